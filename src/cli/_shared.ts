@@ -1,0 +1,80 @@
+import { createInterface } from 'node:readline'
+import cliProgress from 'cli-progress'
+import { loadConfig, MAX_QUESTION_CHARS } from '../config.js'
+import { Engine } from '../engine.js'
+import { AppError } from '../errors.js'
+import type { IngestOptions } from '../index/store.js'
+
+/** Flags every command that touches the index shares. */
+export const indexArgs = {
+  'data-dir': { type: 'string', description: 'Index directory (default: .askpapers, or ASKPAPERS_DATA_DIR)' },
+  embedder: { type: 'string', description: 'use-lite (offline default) | ollama | openai (or ASKPAPERS_EMBEDDER)' },
+  'embed-model': { type: 'string', description: 'Embedding model for ollama/openai' },
+} as const
+
+export interface IndexFlags {
+  'data-dir'?: string | undefined
+  embedder?: string | undefined
+  'embed-model'?: string | undefined
+}
+
+export async function openEngine(flags: IndexFlags): Promise<Engine> {
+  const config = loadConfig(process.env, { dataDir: flags['data-dir'], embedder: flags.embedder, embedModel: flags['embed-model'] })
+  return Engine.open(config)
+}
+
+/** Progress on stderr so `--json` on stdout stays clean; cli-progress prints nothing when stderr is no TTY. */
+export function ingestProgress(label: string): IngestOptions & { stop(): void } {
+  const started = performance.now()
+  const bar = new cliProgress.SingleBar(
+    {
+      format: `${label} {bar} {percentage}% | {value}/{total} chunks | {rate} chunks/s | ETA {eta_formatted}`,
+      stream: process.stderr,
+      hideCursor: true,
+      etaBuffer: 200,
+    },
+    cliProgress.Presets.shades_classic,
+  )
+  let running = false
+  return {
+    onPlan: ({ chunksToEmbed }) => {
+      if (chunksToEmbed === 0) return
+      bar.start(chunksToEmbed, 0, { rate: '0.0' })
+      running = true
+    },
+    onProgress: (done) => {
+      const seconds = (performance.now() - started) / 1000
+      bar.update(done, { rate: (done / Math.max(seconds, 0.001)).toFixed(1) })
+    },
+    stop: () => {
+      if (running) bar.stop()
+      running = false
+    },
+  }
+}
+
+export function checkQuestion(question: string | undefined, what = 'question'): string {
+  const text = (question ?? '').trim()
+  if (!text) throw new AppError('BAD_INPUT', `The ${what} is empty: pass it in quotes, e.g. askpapers search "how does LoRA reduce memory?".`, { field: what })
+  if (text.length > MAX_QUESTION_CHARS) {
+    throw new AppError('BAD_INPUT', `The ${what} is ${text.length} characters long; the limit is ${MAX_QUESTION_CHARS}.`, { field: what })
+  }
+  return text
+}
+
+export function parseK(value: string | undefined, fallback = 5): number {
+  if (value === undefined) return fallback
+  const k = Number(value)
+  if (!Number.isInteger(k) || k < 1 || k > 100) throw new AppError('BAD_INPUT', `-k must be a whole number from 1 to 100, not "${value}".`, { field: 'k' })
+  return k
+}
+
+/** Non-blank lines of stdin, in order. */
+export async function* stdinLines(): AsyncGenerator<string> {
+  const rl = createInterface({ input: process.stdin, crlfDelay: Infinity })
+  for await (const line of rl) if (line.trim()) yield line
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`)
+}

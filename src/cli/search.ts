@@ -1,0 +1,91 @@
+import { defineCommand } from 'citty'
+import type { Engine } from '../engine.js'
+import { AppError, isAppError } from '../errors.js'
+import type { SearchHit, SearchMode } from '../retrieve/hybrid.js'
+import { checkQuestion, indexArgs, ingestProgress, openEngine, parseK, printJson, stdinLines } from './_shared.js'
+
+export const search = defineCommand({
+  meta: { name: 'search', description: 'Find the papers that bear on a question (hybrid keyword + dense search)' },
+  args: {
+    ...indexArgs,
+    question: { type: 'positional', required: false, description: 'The question, in quotes' },
+    k: { type: 'string', alias: 'k', description: 'Number of papers (default 5)' },
+    mode: { type: 'string', description: 'hybrid (default) | keyword | dense' },
+    stdin: { type: 'boolean', description: 'Read one question per line from stdin' },
+    json: { type: 'boolean', description: 'JSON output (one line per question with --stdin)' },
+  },
+  async run({ args }) {
+    const k = parseK(args.k)
+    const mode = parseMode(args.mode)
+    if (!args.stdin) checkQuestion(args.question)
+    const engine = await openEngine(args)
+    try {
+      await ensureIndexed(engine)
+      const retriever = await engine.retriever()
+      const one = async (question: string) => toJson(question, (await retriever.search(question, { k, mode })).hits)
+      if (!args.stdin) {
+        const result = await one(checkQuestion(args.question))
+        if (args.json) printJson(result)
+        else printHuman(result)
+        return
+      }
+      for await (const line of stdinLines()) {
+        try {
+          const result = await one(checkQuestion(line))
+          if (args.json) printJson(result)
+          else printHuman(result)
+        } catch (error) {
+          if (!isAppError(error) || error.code !== 'BAD_INPUT') throw error
+          process.exitCode = 2
+          if (args.json) printJson({ query: line.slice(0, 200), error: { code: error.code, message: error.message } })
+          else process.stderr.write(`${error.message}\n`)
+        }
+      }
+    } finally {
+      await engine.close()
+    }
+  },
+})
+
+/** A fresh clone has no index yet: build it from the seeds so the first search just works. */
+export async function ensureIndexed(engine: Engine): Promise<void> {
+  if (!engine.index.isEmpty) return
+  process.stderr.write(`No index in ${engine.config.dataDir} yet: indexing the bundled seed papers first.\n`)
+  const progress = ingestProgress('Embedding')
+  try {
+    const summary = await engine.ingest([], { onPlan: progress.onPlan, onProgress: progress.onProgress })
+    progress.stop()
+    process.stderr.write(`Indexed ${summary.papers} papers in ${summary.seconds.toFixed(1)} s.\n`)
+  } finally {
+    progress.stop()
+  }
+}
+
+function parseMode(mode: string | undefined): SearchMode {
+  if (mode === undefined || mode === 'hybrid' || mode === 'keyword' || mode === 'dense') return mode ?? 'hybrid'
+  throw new AppError('BAD_INPUT', `Unknown --mode "${mode}": use hybrid, keyword or dense.`, { field: 'mode' })
+}
+
+interface SearchJson {
+  query: string
+  results: { id: string; title: string; score: number; passages: string[]; url?: string }[]
+}
+
+function toJson(query: string, hits: SearchHit[]): SearchJson {
+  return {
+    query,
+    results: hits.map((h) => ({ id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) })),
+  }
+}
+
+function printHuman({ query, results }: SearchJson): void {
+  const lines = [`Results for: ${query}`]
+  if (results.length === 0) lines.push('  No paper matches.')
+  results.forEach((r, i) => {
+    lines.push(`${String(i + 1).padStart(2)}. ${r.title}  (score ${r.score.toFixed(3)}, ${r.id})`)
+    if (r.passages[0]) lines.push(`    “${truncate(r.passages[0], 240)}”`)
+  })
+  process.stdout.write(`${lines.join('\n')}\n\n`)
+}
+
+const truncate = (s: string, n: number): string => (s.length > n ? `${s.slice(0, n - 1)}…` : s)

@@ -1,0 +1,61 @@
+import { resolve } from 'node:path'
+import { z } from 'zod'
+import { AppError } from './errors.js'
+
+/** Longest question we accept anywhere (CLI and HTTP). */
+export const MAX_QUESTION_CHARS = 4000
+
+const EmbedderChoice = z.enum(['use-lite', 'ollama', 'openai'])
+export type EmbedderChoice = z.infer<typeof EmbedderChoice>
+
+/** Everything configurable, parsed once at the edge from env + flags; nothing deeper reads process.env. */
+const ConfigSchema = z.object({
+  dataDir: z.string().min(1),
+  embedder: EmbedderChoice,
+  ollamaHost: z.url(),
+  ollamaEmbedModel: z.string().min(1),
+  openaiApiKey: z.string().optional(),
+  openaiBaseURL: z.url().optional(),
+  openaiEmbedModel: z.string().min(1),
+  timeoutMs: z.number().int().positive(),
+})
+export type Config = z.infer<typeof ConfigSchema>
+
+export interface ConfigFlags {
+  dataDir?: string | undefined
+  embedder?: string | undefined
+  embedModel?: string | undefined
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd = process.cwd()): Config {
+  const embedder = flags.embedder ?? env.ASKPAPERS_EMBEDDER ?? 'use-lite'
+  const parsedEmbedder = EmbedderChoice.safeParse(embedder)
+  if (!parsedEmbedder.success) {
+    throw new AppError('CONFIG', `Unknown embedder "${embedder}": use one of use-lite, ollama, openai.`, { field: 'embedder' })
+  }
+  const raw = {
+    dataDir: resolve(cwd, flags.dataDir ?? env.ASKPAPERS_DATA_DIR ?? '.askpapers'),
+    embedder: parsedEmbedder.data,
+    ollamaHost: normaliseHost(env.OLLAMA_HOST ?? 'http://127.0.0.1:11434'),
+    ollamaEmbedModel: (parsedEmbedder.data === 'ollama' ? flags.embedModel : undefined) ?? env.ASKPAPERS_OLLAMA_EMBED_MODEL ?? 'nomic-embed-text',
+    openaiApiKey: env.OPENAI_API_KEY || undefined,
+    openaiBaseURL: env.OPENAI_BASE_URL || undefined,
+    openaiEmbedModel: (parsedEmbedder.data === 'openai' ? flags.embedModel : undefined) ?? env.ASKPAPERS_OPENAI_EMBED_MODEL ?? 'text-embedding-3-small',
+    timeoutMs: Number(env.ASKPAPERS_TIMEOUT_MS ?? 60_000),
+  }
+  const parsed = ConfigSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    const field = String(issue?.path[0] ?? 'config')
+    throw new AppError('CONFIG', `Invalid configuration for ${field}: ${issue?.message ?? 'invalid value'}.`, { field })
+  }
+  if (parsed.data.embedder === 'openai' && !parsed.data.openaiApiKey) {
+    throw new AppError('CONFIG', 'The openai embedder needs OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint).', { field: 'OPENAI_API_KEY' })
+  }
+  return parsed.data
+}
+
+/** OLLAMA_HOST is often given as `host:port` without a scheme, as the ollama CLI accepts. */
+function normaliseHost(host: string): string {
+  return /^https?:\/\//.test(host) ? host : `http://${host}`
+}

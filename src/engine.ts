@@ -1,0 +1,114 @@
+import { defaultSeedDir, loadPapers, type ParseProblem } from './corpus/index.js'
+import type { Config } from './config.js'
+import { AppError } from './errors.js'
+import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
+import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
+import { PaperIndex, type IngestCounts, type IngestOptions } from './index/store.js'
+import { DEFAULT_FUSION, Retriever, type FusionOptions } from './retrieve/hybrid.js'
+
+export interface IngestSummary extends IngestCounts {
+  /** Papers in the index after the ingest. */
+  papers: number
+  skipped: number
+  problems: ParseProblem[]
+  seconds: number
+}
+
+export interface EngineOptions {
+  chunking?: ChunkOptions
+  fusion?: FusionOptions
+}
+
+/**
+ * The one object both front ends (CLI, HTTP) hold: the loaded index, the configured embedder
+ * (created on first need, since loading the offline encoder costs a second) and the retriever.
+ */
+export class Engine {
+  private embedderPromise: Promise<Embedder> | undefined
+  private retrieverCache: Retriever | undefined
+
+  private constructor(
+    readonly config: Config,
+    private current: PaperIndex,
+    private readonly options: Required<EngineOptions>,
+  ) {}
+
+  static async open(config: Config, { chunking = DEFAULT_CHUNKING, fusion = DEFAULT_FUSION }: EngineOptions = {}): Promise<Engine> {
+    return new Engine(config, await PaperIndex.open(config.dataDir), { chunking, fusion })
+  }
+
+  get index(): PaperIndex {
+    return this.current
+  }
+
+  /** The embedder this configuration names, as the index records it (dimensions known only after creation). */
+  expectedEmbedder(): { provider: Config['embedder']; model: string } {
+    const c = this.config
+    const model = c.embedder === 'use-lite' ? USE_LITE_MODEL : c.embedder === 'ollama' ? c.ollamaEmbedModel : c.openaiEmbedModel
+    return { provider: c.embedder, model }
+  }
+
+  embedder(): Promise<Embedder> {
+    const pending =
+      this.embedderPromise ??
+      createEmbedder(embedderConfig(this.config)).catch((error: unknown) => {
+        this.embedderPromise = undefined
+        throw error
+      })
+    this.embedderPromise = pending
+    return pending
+  }
+
+  async ingest(paths: string[], { rebuild = false, ...options }: IngestOptions & { rebuild?: boolean } = {}): Promise<IngestSummary> {
+    const started = performance.now()
+    const { papers, problems } = await loadPapers(paths.length > 0 ? paths : [defaultSeedDir()])
+    if (papers.length === 0 && problems.length > 0) {
+      throw new AppError('BAD_INPUT', `No valid paper in ${paths.join(', ')}: ${problems.length} record(s) skipped.`)
+    }
+    // A rebuild re-embeds every paper already indexed too: it changes the embedder, never the corpus.
+    const base = rebuild ? await PaperIndex.empty(this.config.dataDir) : this.current
+    const incoming = rebuild ? [...this.current.papers.values(), ...papers] : papers
+    if (!rebuild) base.assertCompatible(this.expectedEmbedder())
+    const { counts, index } = await base.ingest(incoming, () => this.embedder(), this.options.chunking, options)
+    this.current = index
+    this.retrieverCache = undefined
+    return { papers: index.papers.size, ...counts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
+  }
+
+  async retriever(): Promise<Retriever> {
+    if (this.current.isEmpty) throw new AppError('NOT_FOUND', `The index in ${this.config.dataDir} is empty: run \`askpapers ingest\` first.`)
+    this.current.assertCompatible(this.expectedEmbedder())
+    if (!this.retrieverCache) {
+      const embedQuery = async (text: string): Promise<number[]> => {
+        const embedder = await this.embedder()
+        this.current.assertCompatible(embedder.info)
+        return embedder.embeddings.embedQuery(text)
+      }
+      this.retrieverCache = new Retriever(this.current, embedQuery, this.options.fusion)
+    }
+    return this.retrieverCache
+  }
+
+  async close(): Promise<void> {
+    const pending = this.embedderPromise
+    this.embedderPromise = undefined
+    if (pending) await (await pending.catch(() => undefined))?.close()
+  }
+}
+
+export function embedderConfig(config: Config): EmbedderConfig {
+  switch (config.embedder) {
+    case 'use-lite':
+      return { provider: 'use-lite' }
+    case 'ollama':
+      return { provider: 'ollama', host: config.ollamaHost, model: config.ollamaEmbedModel, timeoutMs: config.timeoutMs }
+    case 'openai':
+      return {
+        provider: 'openai',
+        apiKey: config.openaiApiKey ?? '',
+        model: config.openaiEmbedModel,
+        timeoutMs: config.timeoutMs,
+        ...(config.openaiBaseURL ? { baseURL: config.openaiBaseURL } : {}),
+      }
+  }
+}

@@ -1,0 +1,142 @@
+import { readFile } from 'node:fs/promises'
+import { z } from 'zod'
+import { normaliseTitle, type Paper } from '../corpus/index.js'
+import { AppError } from '../errors.js'
+import type { Retriever, SearchMode } from '../retrieve/hybrid.js'
+import { ndcgAt, recallAt, reciprocalRank } from './metrics.js'
+
+export const QUESTION_KINDS = ['paraphrase', 'method', 'multi', 'vocab-gap', 'unanswerable'] as const
+
+const QuestionSchema = z.object({
+  id: z.string().min(1),
+  kind: z.enum(QUESTION_KINDS),
+  question: z.string().min(1),
+  expected: z.array(z.string()),
+  facts: z.array(z.string()).default([]),
+  split: z.enum(['dev', 'test']).default('dev'),
+})
+export type EvalQuestion = z.infer<typeof QuestionSchema>
+
+export async function loadQuestions(file: string): Promise<EvalQuestion[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    throw new AppError('NOT_FOUND', `Cannot read the question set ${file}.`)
+  }
+  return text.split('\n').flatMap((line, i) => {
+    if (!line.trim()) return []
+    let json: unknown
+    try {
+      json = JSON.parse(line)
+    } catch {
+      throw new AppError('BAD_INPUT', `${file}:${i + 1}: not valid JSON`)
+    }
+    const parsed = QuestionSchema.safeParse(json)
+    if (!parsed.success) throw new AppError('BAD_INPUT', `${file}:${i + 1}: ${parsed.error.issues[0]?.message ?? 'invalid question'}`)
+    return [parsed.data]
+  })
+}
+
+/** Maps expected titles to ids in the index; a title the index lacks is an error in the question set. */
+export function resolveExpected(questions: EvalQuestion[], papers: Iterable<Paper>): Map<string, string[]> {
+  const byTitle = new Map<string, string>()
+  for (const p of papers) byTitle.set(normaliseTitle(p.title), p.id)
+  const out = new Map<string, string[]>()
+  for (const q of questions) {
+    out.set(
+      q.id,
+      q.expected.map((title) => {
+        const id = byTitle.get(normaliseTitle(title))
+        if (!id) throw new AppError('BAD_INPUT', `Question ${q.id} expects "${title}", which is not in the index.`)
+        return id
+      }),
+    )
+  }
+  return out
+}
+
+export interface MetricRow {
+  recall5: number
+  recall10: number
+  mrr: number
+  ndcg10: number
+  n: number
+}
+
+export interface RetrievalReport {
+  /** mode → kind (plus "all") → averaged metrics over answerable questions. */
+  table: Record<SearchMode, Record<string, MetricRow>>
+  perQuestion: { id: string; kind: string; mode: SearchMode; ranked: string[]; relevant: string[]; rank: number | null }[]
+}
+
+/**
+ * Runs every answerable question through each mode. The query is embedded once and reused, so
+ * modes differ only in ranking. Unanswerable questions have no relevant paper and are skipped here
+ * (they are measured by the answer evals: abstention).
+ */
+export async function evaluateRetrieval(
+  retriever: Retriever,
+  embedQuery: (q: string) => Promise<number[]>,
+  questions: EvalQuestion[],
+  expected: Map<string, string[]>,
+  modes: SearchMode[] = ['keyword', 'dense', 'hybrid'],
+): Promise<RetrievalReport> {
+  const perQuestion: RetrievalReport['perQuestion'] = []
+  const sums = new Map<string, MetricRow>()
+  const add = (mode: SearchMode, kind: string, m: Omit<MetricRow, 'n'>): void => {
+    for (const key of [`${mode}\u0000${kind}`, `${mode}\u0000all`]) {
+      const row = sums.get(key) ?? { recall5: 0, recall10: 0, mrr: 0, ndcg10: 0, n: 0 }
+      row.recall5 += m.recall5
+      row.recall10 += m.recall10
+      row.mrr += m.mrr
+      row.ndcg10 += m.ndcg10
+      row.n += 1
+      sums.set(key, row)
+    }
+  }
+  for (const q of questions) {
+    const relevant = expected.get(q.id) ?? []
+    if (relevant.length === 0) continue
+    const vector = await embedQuery(q.question)
+    for (const mode of modes) {
+      const ranked = retriever.rank(q.question, vector, 10, mode).map((h) => h.id)
+      const set = new Set(relevant)
+      add(mode, q.kind, {
+        recall5: recallAt(ranked, set, 5),
+        recall10: recallAt(ranked, set, 10),
+        mrr: reciprocalRank(ranked, set),
+        ndcg10: ndcgAt(ranked, set, 10),
+      })
+      const first = ranked.findIndex((id) => set.has(id))
+      perQuestion.push({ id: q.id, kind: q.kind, mode, ranked, relevant, rank: first < 0 ? null : first + 1 })
+    }
+  }
+  const table = {} as RetrievalReport['table']
+  for (const [key, row] of sums) {
+    const [mode, kind] = key.split('\u0000') as [SearchMode, string]
+    table[mode] ??= {}
+    table[mode][kind] = {
+      recall5: row.recall5 / row.n,
+      recall10: row.recall10 / row.n,
+      mrr: row.mrr / row.n,
+      ndcg10: row.ndcg10 / row.n,
+      n: row.n,
+    }
+  }
+  return { table, perQuestion }
+}
+
+export function formatTable(report: RetrievalReport): string {
+  const lines = ['| kind | n | mode | Recall@5 | Recall@10 | MRR | nDCG@10 |', '|---|---|---|---|---|---|---|']
+  const kinds = [...QUESTION_KINDS.filter((k) => k !== 'unanswerable'), 'all']
+  for (const kind of kinds) {
+    for (const mode of Object.keys(report.table) as SearchMode[]) {
+      const row = report.table[mode][kind]
+      if (!row) continue
+      const pct = (x: number): string => `${(x * 100).toFixed(1)} %`
+      lines.push(`| ${kind} | ${row.n} | ${mode} | ${pct(row.recall5)} | ${pct(row.recall10)} | ${row.mrr.toFixed(3)} | ${row.ndcg10.toFixed(3)} |`)
+    }
+  }
+  return lines.join('\n')
+}
