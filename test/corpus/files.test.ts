@@ -1,0 +1,149 @@
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { isAbsolute, join } from 'node:path'
+import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { defaultSeedDir, formatProblem, loadPapers, paperId, parseFile } from '../../src/corpus/index.js'
+
+let dir = ''
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'askpapers-corpus-'))
+})
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const write = async (name: string, text: string): Promise<string> => {
+  const path = join(dir, name)
+  await writeFile(path, text)
+  return path
+}
+
+const JSONL = '{"title": "J", "abstract": "From JSON lines."}\n'
+const CSV = 'title,abstract\nC,From CSV.\n'
+const PAGE = 'Subscribe\n\nS\n\nFrom a page.\n'
+
+describe('parseFile', () => {
+  it.each([
+    ['a.jsonl', JSONL, 'J', 1],
+    ['a.ndjson', JSONL, 'J', 1],
+    ['a.JSON', JSONL, 'J', 1],
+    ['a.csv', CSV, 'C', 2],
+    ['a.txt', PAGE, 'S', 3],
+    // JSON lines are recognised by content under any other name.
+    ['a.txt', JSONL, 'J', 1],
+    ['export', JSONL, 'J', 1],
+  ])('reads %s by its format', async (name, text, title, line) => {
+    const path = await write(name, text)
+    const { papers } = await parseFile(path)
+    expect(papers.map((p) => [p.title, p.sources])).toStrictEqual([[title, [`${path}:${line}`]]])
+  })
+
+  it.each([
+    [
+      'notes.md',
+      '# Notes\n',
+      'UNKNOWN_FORMAT',
+      'unknown format; supported: .jsonl, .ndjson or .json (JSON lines), .csv (with a header row), .txt (a listing page)',
+    ],
+    [
+      'array.json',
+      '[{"title": "T", "abstract": "A."}]\n',
+      'UNKNOWN_FORMAT',
+      'a JSON array is not supported; write one JSON object per line',
+    ],
+    ['empty.jsonl', '', 'EMPTY_FILE', 'the file is empty'],
+    ['blank.txt', ' \n\t\n', 'EMPTY_FILE', 'the file is empty'],
+  ])('rejects %s with %s', async (name, text, code, message) => {
+    const path = await write(name, text)
+    await expect(parseFile(path)).rejects.toMatchObject({ name: 'AppError', code, message: `${path}: ${message}` })
+  })
+
+  it('rejects a missing path with NOT_FOUND naming it', async () => {
+    const path = join(dir, 'missing.jsonl')
+    await expect(parseFile(path)).rejects.toMatchObject({
+      code: 'NOT_FOUND',
+      message: `${path}: no such file or directory`,
+    })
+  })
+
+  it('reads every supported file of a directory in name order, skipping others and dotfiles', async () => {
+    await write('b.csv', CSV)
+    await write('a.jsonl', JSONL)
+    await write('README.md', '# not a corpus\n')
+    await write('.hidden.jsonl', JSONL)
+    await mkdir(join(dir, 'nested.txt'))
+    const { papers } = await parseFile(dir)
+    expect(papers.flatMap((p) => p.sources)).toStrictEqual([join(dir, 'a.jsonl:1'), join(dir, 'b.csv:2')])
+  })
+
+  it('rejects a directory without supported files', async () => {
+    await write('README.md', '# not a corpus\n')
+    await expect(parseFile(dir)).rejects.toMatchObject({ code: 'EMPTY_FILE' })
+  })
+})
+
+describe('loadPapers', () => {
+  it('merges a paper listed in several inputs into one record with every source and the richest metadata', async () => {
+    const title = 'LoRA: Low-Rank Adaptation of Large Language Models'
+    const page = await write('page.txt', ['Subscribe', '', title, '', 'Short.', '', '  • 7 authors', '·', 'Jun 17, 2021 12'].join('\n'))
+    const arxiv = await write(
+      'arxiv.json',
+      JSON.stringify({
+        id: '2106.09685',
+        title: 'LoRA: Low-Rank Adaptation of Large\n Language Models',
+        abstract: 'Long.',
+        authors: 'Edward J. Hu and Yelong Shen',
+        update_date: '2021-10-19',
+      }),
+    )
+    const { papers, problems } = await loadPapers([page, arxiv])
+    expect(problems).toStrictEqual([])
+    expect(papers).toStrictEqual([
+      {
+        id: 'arxiv:2106.09685',
+        title,
+        abstract: 'Short.',
+        url: 'https://arxiv.org/abs/2106.09685',
+        authors: ['Edward J. Hu', 'Yelong Shen'],
+        authorCount: 7,
+        date: 'Jun 17, 2021',
+        upvotes: 12,
+        sources: [`${page}:3`, `${arxiv}:1`],
+      },
+    ])
+  })
+
+  it('merges records that share an id, keeps input order and reports each problem once', async () => {
+    const a = await write(
+      'a.jsonl',
+      ['{"id": "x", "title": "First", "abstract": "A."}', 'oops', '{"title": "Other", "abstract": "O."}'].join('\n'),
+    )
+    const b = await write(
+      'b.jsonl',
+      ['{"id": "x", "title": "First, revised", "abstract": "B.", "url": "https://e.x"}', '{"title": "Last", "abstract": "L."}'].join('\n'),
+    )
+    const { papers, problems } = await loadPapers([a, b, a])
+    expect(papers.map((p) => [p.id, p.title, p.url, p.sources])).toStrictEqual([
+      ['x', 'First', 'https://e.x', [`${a}:1`, `${b}:1`]],
+      [paperId('Other'), 'Other', undefined, [`${a}:3`]],
+      [paperId('Last'), 'Last', undefined, [`${b}:2`]],
+    ])
+    expect(problems.map(formatProblem)).toStrictEqual([`${a}:2: invalid JSON`])
+  })
+
+  it('names sources by the path as given', async () => {
+    const { papers } = await loadPapers(['seeds/001_27e1f35541f4bc66.txt'])
+    expect(papers[0]?.sources).toStrictEqual(['seeds/001_27e1f35541f4bc66.txt:13'])
+  })
+})
+
+describe('defaultSeedDir', () => {
+  it('is the absolute seeds/ directory of the repo', async () => {
+    expect(isAbsolute(defaultSeedDir())).toBe(true)
+    expect(await readdir(defaultSeedDir())).toStrictEqual([
+      '000_45a52416460ecdf0.txt',
+      '001_27e1f35541f4bc66.txt',
+      '002_abaebc348fccd9e1.txt',
+    ])
+  })
+})
