@@ -1,6 +1,7 @@
 import { resolve } from 'node:path'
 import { z } from 'zod'
 import { AppError } from './errors.js'
+import { DEFAULT_CHUNKING } from './index/chunk.js'
 
 /** Longest question we accept anywhere (CLI and HTTP). */
 export const MAX_QUESTION_CHARS = 4000
@@ -18,6 +19,8 @@ const ConfigSchema = z.object({
   openaiBaseURL: z.url().optional(),
   openaiEmbedModel: z.string().min(1),
   timeoutMs: z.number().int().positive(),
+  /** Target characters per chunk (0: whole abstracts); see DEFAULT_CHUNKING for how it was chosen. */
+  chunkSize: z.number().int().min(0).max(4000),
 })
 export type Config = z.infer<typeof ConfigSchema>
 
@@ -42,6 +45,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     openaiBaseURL: env.OPENAI_BASE_URL || undefined,
     openaiEmbedModel: (parsedEmbedder.data === 'openai' ? flags.embedModel : undefined) ?? env.ASKPAPERS_OPENAI_EMBED_MODEL ?? 'text-embedding-3-small',
     timeoutMs: Number(env.ASKPAPERS_TIMEOUT_MS ?? 60_000),
+    chunkSize: Number(env.ASKPAPERS_CHUNK_SIZE ?? DEFAULT_CHUNKING.size),
   }
   const parsed = ConfigSchema.safeParse(raw)
   if (!parsed.success) {

@@ -33,7 +33,7 @@ export class Engine {
     private readonly options: Required<EngineOptions>,
   ) {}
 
-  static async open(config: Config, { chunking = DEFAULT_CHUNKING, fusion = DEFAULT_FUSION }: EngineOptions = {}): Promise<Engine> {
+  static async open(config: Config, { chunking = { ...DEFAULT_CHUNKING, size: config.chunkSize }, fusion = DEFAULT_FUSION }: EngineOptions = {}): Promise<Engine> {
     return new Engine(config, await PaperIndex.open(config.dataDir), { chunking, fusion })
   }
 

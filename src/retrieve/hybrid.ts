@@ -1,25 +1,41 @@
 import type { PaperIndex, StoredPaper } from '../index/store.js'
 import type { Chunk } from '../index/chunk.js'
 import { KeywordIndex } from './keyword.js'
+import { termSet } from './tokenize.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'
 
 export interface FusionOptions {
-  /** Weight of the dense leg against keyword's 1.0; chosen by `askpapers eval` on the dev split. */
-  denseWeight: number
+  /**
+   * Share of the fused score given to the dense leg when the keyword leg is sure of itself and when
+   * it is lost. Keyword confidence is the idf-weighted share of question terms its top papers
+   * contain: at or below `confidenceLow` the keyword leg is lost, at or above `confidenceHigh` it is
+   * sure, linear in between. Chosen with `evals/tune-fusion.mjs` on the dev split.
+   */
+  denseWeightSure: number
+  denseWeightLost: number
+  confidenceLow: number
+  confidenceHigh: number
   /** Dense chunk neighbours fetched from HNSW before grouping per paper. */
   denseCandidates: number
   /** Best passages returned per paper. */
   passagesPerPaper: number
 }
 
-export const DEFAULT_FUSION: FusionOptions = { denseWeight: 0.6, denseCandidates: 120, passagesPerPaper: 2 }
+export const DEFAULT_FUSION: FusionOptions = {
+  denseWeightSure: 0.1,
+  denseWeightLost: 0.9,
+  confidenceLow: 0.2,
+  confidenceHigh: 0.4,
+  denseCandidates: 120,
+  passagesPerPaper: 2,
+}
 
 export interface SearchHit {
   id: string
   title: string
   url?: string
-  /** Fused score in [0, 1 + denseWeight]; comparable within one query. */
+  /** Fused score in [0, 1]; comparable within one query. */
   score: number
   /** Best passages of this paper for the query, best first. */
   passages: string[]
@@ -48,6 +64,8 @@ export class Retriever {
   private readonly chunksKw: KeywordIndex
   private readonly chunks = new Map<string, Chunk[]>()
   private readonly byLabel = new Map<number, Chunk>()
+  private readonly labels = new Map<string, number[]>()
+  private readonly paperTerms = new Map<string, Set<string>>()
 
   constructor(
     private readonly index: PaperIndex,
@@ -57,9 +75,11 @@ export class Retriever {
     this.papersKw = new KeywordIndex(
       [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.abstract, weight: 1 }] })),
     )
+    for (const p of index.papers.values()) this.paperTerms.set(p.id, termSet(`${p.title} ${p.abstract}`))
     const all = index.chunks()
     for (const { chunk, label } of all) {
       this.byLabel.set(label, chunk)
+      this.labels.set(chunk.paperId, [...(this.labels.get(chunk.paperId) ?? []), label])
       const list = this.chunks.get(chunk.paperId)
       if (list) list.push(chunk)
       else this.chunks.set(chunk.paperId, [chunk])
@@ -67,7 +87,25 @@ export class Retriever {
     this.chunksKw = new KeywordIndex(all.map(({ chunk }) => ({ id: chunk.id, fields: [{ text: chunk.text, weight: 1 }] })))
   }
 
-  async search(query: string, { k = 5, mode = 'hybrid' as SearchMode } = {}): Promise<SearchOutcome> {
+  /** Corpus-wide idf of a tokenized term (title + abstract documents). */
+  idf(term: string): number {
+    return this.papersKw.idf(term)
+  }
+
+  /** A paper's chunks with their cosine similarity to a unit-length query vector, in abstract order. */
+  chunkSimilarities(paperId: string, queryVector: number[]): { chunk: Chunk; similarity: number }[] {
+    const vectors = this.index.vectors
+    const labels = this.labels.get(paperId) ?? []
+    return labels.map((label) => {
+      const chunk = this.byLabel.get(label) as Chunk
+      const v = vectors ? vectors.index.getPoint(label) : []
+      let dot = 0
+      for (let i = 0; i < v.length; i++) dot += (v[i] ?? 0) * (queryVector[i] ?? 0)
+      return { chunk, similarity: dot }
+    })
+  }
+
+  async search(query: string, { k = 5, mode = 'hybrid' as SearchMode } = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
     let embedMs = 0
     let queryVector: number[] | undefined
     if (mode !== 'keyword') {
@@ -78,7 +116,7 @@ export class Retriever {
     }
     const t1 = performance.now()
     const hits = this.rank(query, queryVector, k, mode)
-    return { hits, timings: { embedMs, searchMs: performance.now() - t1 } }
+    return { hits, timings: { embedMs, searchMs: performance.now() - t1 }, ...(queryVector ? { queryVector } : {}) }
   }
 
   /** Everything after the query embedding: keyword leg, HNSW lookup, fusion, grouping. */
@@ -105,8 +143,11 @@ export class Retriever {
 
     const maxKw = Math.max(0, ...keyword.values())
     const maxDense = Math.max(denseFloor, ...dense.values())
-    const kwWeight = mode === 'dense' ? 0 : 1
-    const denseWeight = mode === 'keyword' ? 0 : mode === 'dense' ? 1 : this.options.denseWeight
+    const { denseWeightSure, denseWeightLost, confidenceLow, confidenceHigh } = this.options
+    const confidence = mode === 'hybrid' ? this.keywordConfidence(query, keyword) : 0
+    const sure = Math.min(1, Math.max(0, (confidence - confidenceLow) / Math.max(1e-9, confidenceHigh - confidenceLow)))
+    const denseWeight = mode === 'keyword' ? 0 : mode === 'dense' ? 1 : denseWeightLost + (denseWeightSure - denseWeightLost) * sure
+    const kwWeight = 1 - denseWeight
     const scored: { id: string; score: number }[] = []
     for (const id of new Set([...keyword.keys(), ...dense.keys()])) {
       const kw = maxKw > 0 ? (keyword.get(id) ?? 0) / maxKw : 0
@@ -131,6 +172,25 @@ export class Retriever {
       if (paper.url) hit.url = paper.url
       return [hit]
     })
+  }
+
+  /**
+   * How much to trust the keyword leg for this query: the idf-weighted share of the question's terms
+   * found in its best keyword papers. Questions phrased in the abstracts' words score near 1;
+   * questions that avoid them near 0, and for those dense similarity is the better guide.
+   */
+  private keywordConfidence(query: string, keyword: Map<string, number>): number {
+    const weights = [...termSet(query)].map((t) => [t, this.papersKw.idf(t)] as const)
+    const total = weights.reduce((sum, [, w]) => sum + w, 0)
+    if (total === 0) return 0
+    const top = [...keyword].sort((a, b) => b[1] - a[1]).slice(0, 3)
+    let best = 0
+    for (const [id] of top) {
+      const terms = this.paperTerms.get(id)
+      if (!terms) continue
+      best = Math.max(best, weights.reduce((sum, [t, w]) => sum + (terms.has(t) ? w : 0), 0) / total)
+    }
+    return best
   }
 
   private chunkKeywordScores(query: string, top: { id: string }[]): Map<string, number> {

@@ -54,6 +54,13 @@ export class KeywordIndex {
     return this.ids.length
   }
 
+  /** BM25 idf of a (tokenized) term; a term no document contains gets the highest possible weight. */
+  idf(term: string): number {
+    const df = this.postings.get(term)?.length ?? 0
+    const n = this.ids.length
+    return Math.log(1 + (n - df + 0.5) / (df + 0.5))
+  }
+
   search(query: string, limit = 100): KeywordHit[] {
     const scores = new Map<number, number>()
     const n = this.ids.length

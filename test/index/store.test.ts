@@ -1,0 +1,124 @@
+import { spawn } from 'node:child_process'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Paper } from '../../src/corpus/index.js'
+import { paperId } from '../../src/corpus/index.js'
+import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
+import { embeddingText } from '../../src/index/chunk.js'
+import { PaperIndex } from '../../src/index/store.js'
+import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
+
+const paper = (title: string, abstract: string): Paper => ({ id: paperId(title), title, abstract, sources: ['test.jsonl:1'] })
+const CHUNKING = { size: 120, overlap: 0 }
+const A = paper('Low-rank adapters', 'We freeze the weights. We train small low-rank matrices instead. Memory drops by three times.')
+const B = paper('Scaling laws', 'Loss follows a power law in model size and in the amount of data used. Compute-optimal models are smaller than expected.')
+const C = paper('Length generalization', 'Transformers fail on longer inputs. Position encodings decide extrapolation.')
+
+let ollama: StubServer
+let embedder: Embedder
+let dir: string
+
+/** Texts the stub was asked to embed since the last call. */
+function embeddedSince(from: number): string[] {
+  return ollama.requests.slice(from).flatMap((r) => ((r.body as { input?: string[] }).input ?? []))
+}
+
+beforeAll(async () => {
+  ollama = await startStubOllama({ models: ['nomic-embed-text', 'other-model'], dimensions: 16 })
+  embedder = await createEmbedder({ provider: 'ollama', host: ollama.url, model: 'nomic-embed-text' })
+  dir = await mkdtemp(join(tmpdir(), 'askpapers-store-'))
+})
+afterAll(async () => {
+  await embedder.close()
+  await ollama.close()
+  await rm(dir, { recursive: true, force: true })
+})
+
+describe('PaperIndex', () => {
+  it('round-trips papers, chunks and vectors through save and load', async () => {
+    const data = join(dir, 'roundtrip')
+    const { counts, index } = await (await PaperIndex.open(data)).ingest([A, B], embedder, CHUNKING)
+    expect(counts).toEqual({ added: 2, updated: 0, unchanged: 0 })
+    const loaded = await PaperIndex.open(data)
+    expect([...loaded.papers.keys()]).toEqual([A.id, B.id])
+    expect(loaded.manifest?.embedder).toEqual({ provider: 'ollama', model: 'nomic-embed-text', dimensions: 16 })
+    expect(loaded.chunks().map((c) => c.chunk)).toEqual(index.chunks().map((c) => c.chunk))
+    const first = loaded.chunks()[0]
+    expect(first?.chunk.paperId).toBe(A.id)
+    // The stub's vectors are a hash of the text, so only the exact embedded text is its own nearest neighbour.
+    const query = await embedder.embeddings.embedQuery(embeddingText(A.title, { text: A.abstract }))
+    const { neighbors } = loaded.vectors!.index.searchKnn(query, 1)
+    expect(loaded.chunks().find((c) => c.label === neighbors[0])?.chunk.text).toBe(A.abstract)
+  })
+
+  it('re-embeds only the chunks of a changed abstract, and keeps papers it was not given', async () => {
+    const data = join(dir, 'incremental')
+    await (await PaperIndex.open(data)).ingest([A, B, C], embedder, CHUNKING)
+    const before = ollama.requests.length
+    const changed = { ...B, abstract: `${B.abstract} A new sentence about data.` }
+    const { counts, index } = await (await PaperIndex.open(data)).ingest([A, changed], embedder, CHUNKING)
+    expect(counts).toEqual({ added: 0, updated: 1, unchanged: 1 })
+    // The two unchanged sentences keep their chunks and vectors; only the new chunk is embedded.
+    expect(embeddedSince(before)).toEqual(['Scaling laws: A new sentence about data.'])
+    expect([...index.papers.keys()].sort()).toEqual([A.id, B.id, C.id].sort())
+    expect((await PaperIndex.open(data)).papers.get(B.id)?.abstract).toBe(changed.abstract)
+  })
+
+  it('does nothing at all for an unchanged re-ingest', async () => {
+    const data = join(dir, 'unchanged')
+    await (await PaperIndex.open(data)).ingest([A, B], embedder, CHUNKING)
+    const files = await readdir(data)
+    const before = ollama.requests.length
+    const { counts } = await (await PaperIndex.open(data)).ingest([A, B], embedder, CHUNKING)
+    expect(counts).toEqual({ added: 0, updated: 0, unchanged: 2 })
+    expect(ollama.requests.length).toBe(before)
+    expect(await readdir(data)).toEqual(files)
+  })
+
+  it('refuses to add to or query an index built by another embedder, leaving it untouched', async () => {
+    const data = join(dir, 'mismatch')
+    await (await PaperIndex.open(data)).ingest([A], embedder, CHUNKING)
+    const other = await createEmbedder({ provider: 'ollama', host: ollama.url, model: 'other-model' })
+    const index = await PaperIndex.open(data)
+    expect(() => index.assertCompatible(other.info)).toThrow(/built with ollama \(nomic-embed-text, 16 dimensions\), not ollama \(other-model, 16 dimensions\).*--rebuild/)
+    await expect(index.ingest([B], other, CHUNKING)).rejects.toMatchObject({ code: 'EMBEDDER_MISMATCH' })
+    expect([...(await PaperIndex.open(data)).papers.keys()]).toEqual([A.id])
+    await other.close()
+  })
+
+  it('reports a damaged index clearly instead of crashing', async () => {
+    const data = join(dir, 'damaged')
+    await (await PaperIndex.open(data)).ingest([A], embedder, CHUNKING)
+    const [generation] = (await readdir(data)).filter((n) => n.startsWith('gen-'))
+    await writeFile(join(data, generation!, 'papers.json'), '{not json')
+    await expect(PaperIndex.open(data)).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringMatching(/--rebuild/) })
+  })
+
+  it('leaves a loadable index when the process is killed at any moment of a save', async () => {
+    const data = join(dir, 'crash')
+    const child = (): ReturnType<typeof spawn> =>
+      spawn(process.execPath, [join(import.meta.dirname, '../fixtures/save-loop.mjs'), data, ollama.url], { stdio: ['ignore', 'pipe', 'inherit'] })
+    // First let one save complete, so there is a previous index to protect.
+    await new Promise<void>((resolve, reject) => {
+      const p = child()
+      p.stdout?.on('data', () => {
+        p.kill('SIGKILL')
+        resolve()
+      })
+      p.on('exit', (code) => code !== null && code !== 0 && reject(new Error(`save loop exited with ${code}`)))
+    })
+    const delays = [40, 90, 150, 220, 300, 380, 470, 560, 650, 800]
+    for (const delay of delays) {
+      const p = child()
+      await new Promise((resolve) => setTimeout(resolve, delay))
+      p.kill('SIGKILL')
+      await new Promise((resolve) => p.on('exit', resolve))
+      const index = await PaperIndex.open(data)
+      expect(index.papers.size).toBe(317)
+      expect(index.chunks().length).toBe(index.manifest?.chunks)
+      expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+    }
+  }, 120_000)
+})
