@@ -1,12 +1,19 @@
 import { resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING } from './index/chunk.js'
+
+const DEFAULT_PROMPTS_DIR = fileURLToPath(new URL('../prompts', import.meta.url))
 
 /** Longest question we accept anywhere (CLI and HTTP). */
 export const MAX_QUESTION_CHARS = 4000
 
 const EmbedderChoice = z.enum(['use-lite', 'ollama', 'openai'])
+const LlmChoice = z.enum(['none', 'ollama', 'openai'])
+export type LlmChoice = z.infer<typeof LlmChoice>
+
+export const DEFAULT_CHAT_MODELS = { ollama: 'llama3.1:8b', openai: 'gpt-4o-mini' } as const
 export type EmbedderChoice = z.infer<typeof EmbedderChoice>
 
 /** Everything configurable, parsed once at the edge from env + flags; nothing deeper reads process.env. */
@@ -21,6 +28,9 @@ const ConfigSchema = z.object({
   timeoutMs: z.number().int().positive(),
   /** Target characters per chunk (0: whole abstracts); see DEFAULT_CHUNKING for how it was chosen. */
   chunkSize: z.number().int().min(0).max(4000),
+  llm: LlmChoice,
+  llmModel: z.string().min(1),
+  promptsDir: z.string().min(1),
 })
 export type Config = z.infer<typeof ConfigSchema>
 
@@ -28,6 +38,8 @@ export interface ConfigFlags {
   dataDir?: string | undefined
   embedder?: string | undefined
   embedModel?: string | undefined
+  llm?: string | undefined
+  model?: string | undefined
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd = process.cwd()): Config {
@@ -36,6 +48,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
   if (!parsedEmbedder.success) {
     throw new AppError('CONFIG', `Unknown embedder "${embedder}": use one of use-lite, ollama, openai.`, { field: 'embedder' })
   }
+  const llm = flags.llm ?? env.ASKPAPERS_LLM ?? 'none'
+  const parsedLlm = LlmChoice.safeParse(llm)
+  if (!parsedLlm.success) {
+    throw new AppError('CONFIG', `Unknown --llm "${llm}": use none (offline answerer), ollama or openai.`, { field: 'llm' })
+  }
+  const llmModel = flags.model ?? env.ASKPAPERS_LLM_MODEL ?? (parsedLlm.data === 'none' ? 'offline-extractive' : DEFAULT_CHAT_MODELS[parsedLlm.data])
   const raw = {
     dataDir: resolve(cwd, flags.dataDir ?? env.ASKPAPERS_DATA_DIR ?? '.askpapers'),
     embedder: parsedEmbedder.data,
@@ -46,12 +64,18 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     openaiEmbedModel: (parsedEmbedder.data === 'openai' ? flags.embedModel : undefined) ?? env.ASKPAPERS_OPENAI_EMBED_MODEL ?? 'text-embedding-3-small',
     timeoutMs: Number(env.ASKPAPERS_TIMEOUT_MS ?? 60_000),
     chunkSize: Number(env.ASKPAPERS_CHUNK_SIZE ?? DEFAULT_CHUNKING.size),
+    llm: parsedLlm.data,
+    llmModel,
+    promptsDir: resolve(cwd, env.ASKPAPERS_PROMPTS_DIR ?? DEFAULT_PROMPTS_DIR),
   }
   const parsed = ConfigSchema.safeParse(raw)
   if (!parsed.success) {
     const issue = parsed.error.issues[0]
     const field = String(issue?.path[0] ?? 'config')
     throw new AppError('CONFIG', `Invalid configuration for ${field}: ${issue?.message ?? 'invalid value'}.`, { field })
+  }
+  if (parsed.data.llm === 'openai' && !parsed.data.openaiApiKey) {
+    throw new AppError('CONFIG', '--llm openai needs OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint).', { field: 'OPENAI_API_KEY' })
   }
   if (parsed.data.embedder === 'openai' && !parsed.data.openaiApiKey) {
     throw new AppError('CONFIG', 'The openai embedder needs OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint).', { field: 'OPENAI_API_KEY' })

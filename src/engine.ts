@@ -4,6 +4,9 @@ import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
 import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
 import { PaperIndex, type IngestCounts, type IngestOptions } from './index/store.js'
+import { Answerer } from './answer/answer.js'
+import { loadPrompts, type Prompts } from './answer/prompts.js'
+import { createChatProvider, type ChatProvider } from './answer/providers.js'
 import { DEFAULT_FUSION, Retriever, type FusionOptions } from './retrieve/hybrid.js'
 
 export interface IngestSummary extends IngestCounts {
@@ -26,6 +29,8 @@ export interface EngineOptions {
 export class Engine {
   private embedderPromise: Promise<Embedder> | undefined
   private retrieverCache: Retriever | undefined
+  private promptsCache: Promise<Prompts> | undefined
+  private providerCache: ChatProvider | undefined
 
   private constructor(
     readonly config: Config,
@@ -87,6 +92,29 @@ export class Engine {
       this.retrieverCache = new Retriever(this.current, embedQuery, this.options.fusion)
     }
     return this.retrieverCache
+  }
+
+  /** The prompt files, read once. */
+  prompts(): Promise<Prompts> {
+    const pending = this.promptsCache ?? loadPrompts(this.config.promptsDir)
+    this.promptsCache = pending
+    return pending
+  }
+
+  /** The configured chat model, or undefined for the offline answerer. */
+  provider(): ChatProvider | undefined {
+    const c = this.config
+    if (c.llm === 'none') return undefined
+    this.providerCache ??=
+      c.llm === 'ollama'
+        ? createChatProvider({ provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs })
+        : createChatProvider({ provider: 'openai', apiKey: c.openaiApiKey ?? '', model: c.llmModel, timeoutMs: c.timeoutMs, ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}) })
+    return this.providerCache
+  }
+
+  async answerer(): Promise<Answerer> {
+    const [retriever, prompts] = await Promise.all([this.retriever(), this.prompts()])
+    return new Answerer({ retriever, prompts, provider: this.provider() })
   }
 
   async close(): Promise<void> {

@@ -18,6 +18,8 @@ export interface Evidence {
   coverage: number
   /** Best cosine similarity of a retrieved chunk to the question (0 without dense retrieval). */
   dense: number
+  /** Names in the question (DoRA, Mamba, CO2) that no paper in the corpus contains. */
+  unknownNames: string[]
 }
 
 interface Candidate {
@@ -39,7 +41,28 @@ export function assessEvidence(question: string, hits: SearchHit[], retriever: R
   for (const hit of hits.slice(0, 3)) {
     coverage = Math.max(coverage, weightedCoverage(weights, termSet(`${hit.title} ${hit.paper.abstract}`)))
   }
-  return { coverage, dense: Math.max(0, ...hits.map((h) => h.dense)) }
+  return { coverage, dense: Math.max(0, ...hits.map((h) => h.dense)), unknownNames: unknownNames(question, retriever) }
+}
+
+/**
+ * Names the question asks about that the corpus never mentions. A name is a word written like one
+ * — an acronym or mixed case (DoRA, MT-Bench) or letters with digits (CO2, GPT-4) — so plain
+ * descriptive words, which a paraphrasing user picks freely, never count. If the corpus never mentions the thing asked about, it cannot answer.
+ */
+export function unknownNames(question: string, retriever: Retriever): string[] {
+  const out: string[] = []
+  const words = question.match(/[\p{L}\p{N}]+(?:[-'’][\p{L}\p{N}]+)*/gu) ?? []
+  for (const word of words) {
+    const bare = word.replace(/['’]s$/, '')
+    const acronymOrMixed = /\p{Lu}.*\p{Lu}/u.test(bare) || /\p{Ll}\p{Lu}/u.test(bare)
+    const lettersWithDigits = /\p{L}/u.test(bare) && /\p{N}/u.test(bare) && !/^\d+(?:\.\d+)?[-]?\p{L}{1,4}$/u.test(bare)
+    // Capitalised plain words (Mamba, but also Dante, Semitic) are left out: paraphrasing users use
+    // them for things the abstracts name differently, and abstaining on those costs real answers.
+    if (!acronymOrMixed && !lettersWithDigits) continue
+    const terms = termSet(bare)
+    if (terms.size > 0 && [...terms].every((t) => retriever.documentFrequency(t) === 0)) out.push(bare)
+  }
+  return [...new Set(out)]
 }
 
 /**
@@ -67,7 +90,8 @@ export function composeExtractiveAnswer(
       const probe = sentence.slice(0, 60)
       const dense = chunks.find((c) => c.chunk.text.includes(probe))?.similarity ?? 0
       // Paper rank matters: a sentence from the best-matching paper beats a similar one further down.
-      const score = 0.6 * lexical + 0.4 * Math.max(0, dense) + 0.15 * (hit.score / topScore)
+      // Abstracts open with background and answer with findings: prefer the findings.
+      const score = 0.6 * lexical + 0.4 * Math.max(0, dense) + 0.15 * (hit.score / topScore) + 0.08 * rhetoric(sentence, position)
       if (lexical > 0 || dense > 0) candidates.push({ paper, position, sentence, terms, score })
     })
   })
@@ -87,6 +111,13 @@ export function composeExtractiveAnswer(
   const paperOrder = [...new Set(chosen.map((c) => c.paper))]
   chosen.sort((a, b) => paperOrder.indexOf(a.paper) - paperOrder.indexOf(b.paper) || a.position - b.position)
   return chosen.map((c) => cite(thirdPerson(c.sentence), c.paper + 1)).join(' ')
+}
+
+/** +1 for a sentence that reports a result, -1 for one that sets the scene, else 0. */
+function rhetoric(sentence: string, position: number): number {
+  if (/\b(we (find|found|show|demonstrate|observe)|results? (show|indicate|suggest|reveal)|outperform|achiev|improv|reduc|\d+(\.\d+)?\s?(%|x|×)|find that|show that)/i.test(sentence)) return 1
+  if (position === 0 || /^(recently|however|in recent years|despite|while|although)\b|\b(has|have) (been|become|shown|emerged|gained)\b/i.test(sentence)) return -1
+  return 0
 }
 
 function termWeights(question: string, retriever: Retriever): Map<string, number> {
@@ -128,4 +159,14 @@ export function thirdPerson(sentence: string): string {
     .replace(/\bour\b/g, 'their')
     .replace(/\bus\b/g, 'them')
     .replace(/^the authors\b/, 'The authors')
+}
+
+/** "How many…", "what score…": the question wants a number. */
+export function asksForQuantity(question: string): boolean {
+  return /\b(how (many|much)|what (is the |was the )?(score|percentage|accuracy|number|rate|rank|speed-?up|mAP)|which (\w+ )?rank)\b/i.test(question)
+}
+
+/** Whether an answer states any number (citation markers aside). */
+export function statesQuantity(answer: string): boolean {
+  return /\d/.test(answer.replace(/\[[\d,\s–-]+\]/g, ''))
 }

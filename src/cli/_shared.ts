@@ -12,14 +12,22 @@ export const indexArgs = {
   'embed-model': { type: 'string', description: 'Embedding model for ollama/openai' },
 } as const
 
+/** Flags of the commands that answer (ask, chat, serve, eval). */
+export const llmArgs = {
+  llm: { type: 'string', description: 'none (offline extractive answerer, default) | ollama | openai (or ASKPAPERS_LLM)' },
+  model: { type: 'string', description: 'Chat model (default llama3.1:8b for ollama, gpt-4o-mini for openai)' },
+} as const
+
 export interface IndexFlags {
   'data-dir'?: string | undefined
   embedder?: string | undefined
   'embed-model'?: string | undefined
+  llm?: string | undefined
+  model?: string | undefined
 }
 
 export async function openEngine(flags: IndexFlags): Promise<Engine> {
-  const config = loadConfig(process.env, { dataDir: flags['data-dir'], embedder: flags.embedder, embedModel: flags['embed-model'] })
+  const config = loadConfig(process.env, { dataDir: flags['data-dir'], embedder: flags.embedder, embedModel: flags['embed-model'], llm: flags.llm, model: flags.model })
   return Engine.open(config)
 }
 

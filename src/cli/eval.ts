@@ -1,8 +1,9 @@
 import { defineCommand } from 'citty'
 import { fileURLToPath } from 'node:url'
 import { AppError } from '../errors.js'
+import { evaluateAnswers, formatAnswerReport } from '../eval/answers.js'
 import { evaluateRetrieval, formatTable, loadQuestions, resolveExpected } from '../eval/harness.js'
-import { indexArgs, openEngine, printJson } from './_shared.js'
+import { indexArgs, llmArgs, openEngine, printJson } from './_shared.js'
 import { ensureIndexed } from './search.js'
 
 const DEFAULT_QUESTIONS = fileURLToPath(new URL('../../evals/questions.jsonl', import.meta.url))
@@ -11,6 +12,8 @@ export const evaluate = defineCommand({
   meta: { name: 'eval', description: 'Measure retrieval (Recall@5/@10, MRR, nDCG@10 per question kind) for keyword, dense and hybrid' },
   args: {
     ...indexArgs,
+    ...llmArgs,
+    answers: { type: 'boolean', description: 'Also measure answers: citations, quotes, abstention, key facts' },
     questions: { type: 'string', description: 'Question set (JSONL); default evals/questions.jsonl' },
     split: { type: 'string', description: 'dev | test | all (default all)' },
     json: { type: 'boolean', description: 'Print the report as JSON' },
@@ -26,8 +29,13 @@ export const evaluate = defineCommand({
       const embedder = await engine.embedder()
       const expected = resolveExpected(questions, engine.index.papers.values())
       const report = await evaluateRetrieval(retriever, (q) => embedder.embeddings.embedQuery(q), questions, expected)
-      if (args.json) printJson({ split, questions: questions.length, table: report.table, perQuestion: report.perQuestion })
-      else process.stdout.write(`Retrieval on ${questions.length} questions (split: ${split})\n\n${formatTable(report)}\n`)
+      const answers = args.answers ? await evaluateAnswers(await engine.answerer(), questions, expected) : undefined
+      if (args.json) {
+        printJson({ split, questions: questions.length, table: report.table, perQuestion: report.perQuestion, ...(answers ? { answers } : {}) })
+        return
+      }
+      process.stdout.write(`Retrieval on ${questions.length} questions (split: ${split})\n\n${formatTable(report)}\n`)
+      if (answers) process.stdout.write(`\nAnswers (${(await engine.answerer()).model}, split: ${split})\n\n${formatAnswerReport(answers)}\n`)
     } finally {
       await engine.close()
     }

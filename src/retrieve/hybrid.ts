@@ -87,6 +87,11 @@ export class Retriever {
     this.chunksKw = new KeywordIndex(all.map(({ chunk }) => ({ id: chunk.id, fields: [{ text: chunk.text, weight: 1 }] })))
   }
 
+  /** Papers whose title or abstract contains a tokenized term. */
+  documentFrequency(term: string): number {
+    return this.papersKw.documentFrequency(term)
+  }
+
   /** Corpus-wide idf of a tokenized term (title + abstract documents). */
   idf(term: string): number {
     return this.papersKw.idf(term)

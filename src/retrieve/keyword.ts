@@ -54,6 +54,11 @@ export class KeywordIndex {
     return this.ids.length
   }
 
+  /** Documents containing a (tokenized) term. */
+  documentFrequency(term: string): number {
+    return this.postings.get(term)?.length ?? 0
+  }
+
   /** BM25 idf of a (tokenized) term; a term no document contains gets the highest possible weight. */
   idf(term: string): number {
     const df = this.postings.get(term)?.length ?? 0

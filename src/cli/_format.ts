@@ -1,0 +1,46 @@
+import type { AnswerResult } from '../answer/answer.js'
+
+const wrap = (on: boolean, code: string) => (s: string): string => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
+
+/** References (or related papers) and the citation checks, after the streamed answer text. */
+export function formatReferences(result: AnswerResult, { color = false, width = 80 } = {}): string {
+  const bold = wrap(color, '1')
+  const dim = wrap(color, '2')
+  const warn = wrap(color, '33')
+  const lines: string[] = []
+  if (result.abstained) {
+    if (result.related.length > 0) {
+      lines.push('', bold('Closest papers (they do not answer it, but may help):'))
+      for (const r of result.related) lines.push(...hang(`- ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, width, '  '))
+    }
+  } else {
+    lines.push('', bold('References'))
+    for (const ref of result.references) {
+      lines.push(...hang(`[${ref.n}] ${ref.title}${ref.url ? ` ${ref.url}` : ''} (${ref.id})`, width, '    '))
+      if (ref.quote) lines.push(...hang(dim(`“${ref.quote}”`), width, '    ', '    '))
+    }
+  }
+  const c = result.checks
+  if (c.truncated) lines.push('', warn('! The model stopped mid-answer (connection lost); the answer above is incomplete.'))
+  if (c.invalidMarkers.length > 0) lines.push('', warn(`! Removed citation(s) to papers that were not retrieved: ${c.invalidMarkers.join(' ')}`))
+  for (const s of c.uncitedSentences) lines.push(...hang(warn(`! No citation: ${s}`), width, '  '))
+  for (const u of c.unsupportedCitations) lines.push(...hang(warn(`! [${u.n}] may not support: ${u.sentence}`), width, '  '))
+  return lines.join('\n')
+}
+
+/** Word-wraps one logical line so it stays readable in an 80-column terminal. */
+export function hang(text: string, width: number, indent: string, first = ''): string[] {
+  const out: string[] = []
+  let line = first
+  for (const word of text.split(/\s+/)) {
+    if (line.trim() && visible(line).length + 1 + visible(word).length > width) {
+      out.push(line)
+      line = indent + word
+    } else line = line.trim() ? `${line} ${word}` : `${line}${word}`
+  }
+  if (line.trim()) out.push(line)
+  return out
+}
+
+// eslint-disable-next-line no-control-regex
+const visible = (s: string): string => s.replace(/\u001b\[[0-9;]*m/g, '')
