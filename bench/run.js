@@ -48,9 +48,10 @@ try {
     const retriever = await engine.retriever()
     const embedder = await engine.embedder()
     const questions = readFileSync(join(root, 'evals', 'questions.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).question)
-    // Warm-up: the first calls compile wasm kernels and fill caches.
-    for (const q of questions.slice(0, 5)) await retriever.search(q)
+    // Warm-up on text that is not a benchmark question: the first calls compile wasm kernels.
+    for (const q of ['warm-up question one', 'how do adapters work', 'scaling laws']) await retriever.search(q)
     const embedMs = []
+    const cachedMs = []
     const rankMs = []
     for (let round = 0; round < 3; round++) {
       for (const q of questions) {
@@ -59,12 +60,18 @@ try {
         const t1 = performance.now()
         retriever.rank(q, vector, 5, 'hybrid')
         const t2 = performance.now()
-        embedMs.push(t1 - t0)
+        // Round 0 embeds each question for the first time; later rounds hit the query cache.
+        ;(round === 0 ? embedMs : cachedMs).push(t1 - t0)
         rankMs.push(t2 - t1)
       }
     }
-    results.search = { queryEmbeddingMs: stats(embedMs), rankMs: stats(rankMs), note: 'rankMs = keyword leg + HNSW lookup + fusion + grouping (everything but the query embedding)' }
-    console.log(`warm search without embedding: p50 ${stats(rankMs).p50} ms, p95 ${stats(rankMs).p95} ms; query embedding: p50 ${stats(embedMs).p50} ms, p95 ${stats(embedMs).p95} ms`)
+    results.search = {
+      queryEmbeddingMs: stats(embedMs),
+      repeatedQueryEmbeddingMs: stats(cachedMs),
+      rankMs: stats(rankMs),
+      note: 'rankMs = keyword leg + HNSW lookup + fusion + grouping (everything but the query embedding); queryEmbeddingMs = first embedding of each question (USE-lite worker, warm)',
+    }
+    console.log(`warm search without embedding: p50 ${stats(rankMs).p50} ms, p95 ${stats(rankMs).p95} ms; query embedding: p50 ${stats(embedMs).p50} ms, p95 ${stats(embedMs).p95} ms (repeated question: p50 ${stats(cachedMs).p50} ms)`)
     await engine.close()
   }
 } finally {

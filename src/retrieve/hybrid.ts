@@ -24,7 +24,7 @@ export interface FusionOptions {
 
 export const DEFAULT_FUSION: FusionOptions = {
   denseWeightSure: 0.1,
-  denseWeightLost: 0.9,
+  denseWeightLost: 1.0,
   confidenceLow: 0.2,
   confidenceHigh: 0.4,
   denseCandidates: 120,
