@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline'
 import cliProgress from 'cli-progress'
 import { loadConfig, MAX_QUESTION_CHARS } from '../config.js'
 import { Engine } from '../engine.js'
-import { AppError } from '../errors.js'
+import { AppError, isAppError } from '../errors.js'
 import type { IngestOptions } from '../index/store.js'
 
 /** Flags every command that touches the index shares. */
@@ -81,6 +81,24 @@ export function parseK(value: string | undefined, fallback = 5): number {
 export async function* stdinLines(): AsyncGenerator<string> {
   const rl = createInterface({ input: process.stdin, crlfDelay: Infinity })
   for await (const line of rl) if (line.trim()) yield line
+}
+
+/**
+ * `--stdin` mode: handles one question per line. A bad line (empty after trimming is skipped; too
+ * long) is reported — as a JSON line under `field` with `--json` — and the run goes on, ending with
+ * exit code 2.
+ */
+export async function forEachStdinQuestion(json: boolean, field: string, handle: (question: string) => Promise<void>): Promise<void> {
+  for await (const line of stdinLines()) {
+    try {
+      await handle(checkQuestion(line))
+    } catch (error) {
+      if (!isAppError(error) || error.code !== 'BAD_INPUT') throw error
+      process.exitCode = 2
+      if (json) printJson({ [field]: line.slice(0, 200), error: { code: error.code, message: error.message } })
+      else process.stderr.write(`${error.message}\n`)
+    }
+  }
 }
 
 export function printJson(value: unknown): void {

@@ -1,7 +1,6 @@
 import { defineCommand } from 'citty'
 import type { AnswerResult } from '../answer/answer.js'
-import { isAppError } from '../errors.js'
-import { checkQuestion, indexArgs, llmArgs, openEngine, parseK, printJson, stdinLines } from './_shared.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, llmArgs, openEngine, parseK, printJson } from './_shared.js'
 import { ensureIndexed } from './search.js'
 import { formatReferences } from './_format.js'
 
@@ -32,16 +31,7 @@ export const ask = defineCommand({
         else process.stdout.write(`\n${formatReferences(result, { color: useColor() })}\n`)
       }
       if (!args.stdin) return await one(checkQuestion(args.question))
-      for await (const line of stdinLines()) {
-        try {
-          await one(checkQuestion(line))
-        } catch (error) {
-          if (!isAppError(error) || error.code !== 'BAD_INPUT') throw error
-          process.exitCode = 2
-          if (args.json) printJson({ question: line.slice(0, 200), error: { code: error.code, message: error.message } })
-          else process.stderr.write(`${error.message}\n`)
-        }
-      }
+      await forEachStdinQuestion(Boolean(args.json), 'question', one)
     } finally {
       process.off('SIGINT', onSigint)
       await engine.close()

@@ -1,8 +1,8 @@
 import { defineCommand } from 'citty'
 import type { Engine } from '../engine.js'
-import { AppError, isAppError } from '../errors.js'
+import { AppError } from '../errors.js'
 import type { SearchHit, SearchMode } from '../retrieve/hybrid.js'
-import { checkQuestion, indexArgs, ingestProgress, openEngine, parseK, printJson, stdinLines } from './_shared.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, openEngine, parseK, printJson } from './_shared.js'
 
 export const search = defineCommand({
   meta: { name: 'search', description: 'Find the papers that bear on a question (hybrid keyword + dense search)' },
@@ -29,18 +29,11 @@ export const search = defineCommand({
         else printHuman(result)
         return
       }
-      for await (const line of stdinLines()) {
-        try {
-          const result = await one(checkQuestion(line))
-          if (args.json) printJson(result)
-          else printHuman(result)
-        } catch (error) {
-          if (!isAppError(error) || error.code !== 'BAD_INPUT') throw error
-          process.exitCode = 2
-          if (args.json) printJson({ query: line.slice(0, 200), error: { code: error.code, message: error.message } })
-          else process.stderr.write(`${error.message}\n`)
-        }
-      }
+      await forEachStdinQuestion(Boolean(args.json), 'query', async (question) => {
+        const result = await one(question)
+        if (args.json) printJson(result)
+        else printHuman(result)
+      })
     } finally {
       await engine.close()
     }

@@ -60,7 +60,7 @@ describe('askpapers ask', () => {
     ['a model that is not pulled', ['ask', 'What is BitFit?', '--llm', 'ollama', '--model', 'mistral'], {}, 4, /ollama pull mistral/],
   ])('explains %s in one line', async (_name, args, opts, code, message) => {
     // The embedder (stub Ollama) stays reachable; only the chat endpoint is down.
-    const extra = 'down' in opts ? { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${await refusedUrl()}/v1` } : {}
+    const extra: Record<string, string> = 'down' in opts ? { OPENAI_API_KEY: 'sk-test', OPENAI_BASE_URL: `${await refusedUrl()}/v1` } : {}
     const run = await runCli(args, { env: { ...env, ...extra } })
     expect(run.stderr).toMatch(message)
     expect(run.code).toBe(code)

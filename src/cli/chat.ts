@@ -1,0 +1,362 @@
+import { writeFile } from 'node:fs/promises'
+import { createInterface, type Interface } from 'node:readline'
+import { resolve } from 'node:path'
+import { defineCommand } from 'citty'
+import { ChatSession, SessionStore, transcriptMarkdown, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
+import type { Engine } from '../engine.js'
+import { AppError, isAppError } from '../errors.js'
+import { formatReferences, hang } from './_format.js'
+import { indexArgs, llmArgs, openEngine, parseK, printJson } from './_shared.js'
+import { toJson, useColor } from './ask.js'
+import { ensureIndexed } from './search.js'
+
+export const PROMPT = 'askpapers> '
+
+const HELP = [
+  'Ask a question, then ask follow-ups ("how much memory does it save?", "which of those used LoRA?").',
+  '',
+  '  /sources     the last answer\'s references, with the supporting quotes',
+  '  /paper N     the full abstract of reference N of the last answer',
+  '  /reset       forget the conversation (the next question is read on its own)',
+  '  /save FILE   write the conversation as Markdown to FILE',
+  '  /help        this list',
+  '  /exit        leave (or Ctrl-D)',
+  '',
+  'Ctrl-C cancels an answer in progress.',
+].join('\n')
+
+export const chat = defineCommand({
+  meta: { name: 'chat', description: 'A conversation: ask, then ask follow-ups; every answer cites the papers [n]' },
+  args: {
+    ...indexArgs,
+    ...llmArgs,
+    session: { type: 'string', description: 'Keep the conversation as NAME in <data-dir>/sessions and resume it next time' },
+    k: { type: 'string', alias: 'k', description: 'Papers to retrieve per answer (default 5)' },
+    json: { type: 'boolean', description: 'Print one JSON object per answer (as ask --json, plus standalone)' },
+  },
+  async run({ args }) {
+    const k = parseK(args.k)
+    const engine = await openEngine(args)
+    try {
+      const store = args.session === undefined ? undefined : new SessionStore(engine.config.dataDir)
+      const saved = store && args.session !== undefined ? await store.load(args.session) : { turns: [] }
+      if (saved.warning) process.stderr.write(`askpapers: ${saved.warning}\n`)
+      await ensureIndexed(engine)
+      const answerer = await engine.answerer()
+      const session = new ChatSession({ answerer, provider: engine.provider(), prompts: await engine.prompts() }, { turns: saved.turns })
+      const repl = new Repl({
+        engine,
+        session,
+        k,
+        json: Boolean(args.json),
+        interactive: Boolean(process.stdin.isTTY),
+        ...(store && args.session !== undefined ? { save: () => store.save(args.session as string, session) } : {}),
+      })
+      if (repl.interactive) {
+        const resumed = session.turns.length > 0 ? ` Resumed session "${args.session}" (${session.turns.length} earlier turn(s)).` : ''
+        process.stdout.write(`askpapers chat: ${engine.index.papers.size} papers, answers by ${answerer.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
+      }
+      await repl.run()
+    } finally {
+      await engine.close()
+    }
+  },
+})
+
+interface ReplOptions {
+  engine: Engine
+  session: ChatSession
+  k: number
+  json: boolean
+  /** A person at a terminal: prompt, line editing, Ctrl-C cancels. Otherwise one message per line of stdin. */
+  interactive: boolean
+  /** Persists the session after each change (with --session). */
+  save?: () => Promise<void>
+}
+
+/** Reads messages and commands, answers them one at a time, and handles Ctrl-C and Ctrl-D. */
+class Repl {
+  readonly interactive: boolean
+  private readonly color: boolean
+  private readonly width: number
+  /** Every turn since the start or the last /reset, for /save (the session keeps a bounded window). */
+  private log: ChatTurn[]
+  private current: AbortController | undefined
+  private closed = false
+  /** Leave after the current line (double Ctrl-C, or Ctrl-C with piped input). */
+  private stopped = false
+  private interrupts = 0
+
+  constructor(private readonly options: ReplOptions) {
+    this.interactive = options.interactive
+    this.color = useColor()
+    this.width = process.stdout.isTTY ? Math.min(Math.max(process.stdout.columns || 80, 40), 100) : 80
+    this.log = [...options.session.turns]
+  }
+
+  async run(): Promise<void> {
+    const rl = createInterface({
+      input: process.stdin,
+      ...(this.interactive ? { output: process.stdout, prompt: PROMPT, terminal: true, historySize: 200 } : { terminal: false }),
+      crlfDelay: Infinity,
+    })
+    const onInterrupt = (): void => this.interrupt(rl)
+    rl.on('SIGINT', onInterrupt)
+    rl.on('close', () => (this.closed = true))
+    // Raw mode turns Ctrl-C into a keypress (rl's SIGINT); a real signal (kill -INT, or piped input) lands here.
+    process.on('SIGINT', onInterrupt)
+    try {
+      if (this.interactive) rl.prompt()
+      // Lines typed (or piped) while an answer streams wait their turn in the iterator's buffer.
+      for await (const line of rl) {
+        if (this.stopped) break
+        this.interrupts = 0
+        const text = line.trim()
+        if (text) {
+          if (!this.interactive && !this.options.json) process.stdout.write(`${PROMPT}${text}\n`)
+          if ((await this.handle(text)) === 'exit' || this.stopped) break
+        }
+        if (this.interactive && !this.closed) rl.prompt()
+      }
+    } finally {
+      process.off('SIGINT', onInterrupt)
+      rl.close()
+    }
+  }
+
+  /** Ctrl-C: cancel the answer in flight; at the prompt, clear the line, then hint, then leave. */
+  private interrupt(rl: Interface): void {
+    if (!this.interactive) {
+      // Piped input has no prompt to return to: stop, as any command does on Ctrl-C.
+      this.current?.abort()
+      this.stopped = true
+      process.exitCode = 130
+      rl.close()
+      return
+    }
+    if (this.current) {
+      this.current.abort()
+      return
+    }
+    if (rl.line) {
+      rl.write(null, { ctrl: true, name: 'e' })
+      rl.write(null, { ctrl: true, name: 'u' })
+      return
+    }
+    if (++this.interrupts >= 2) {
+      process.stdout.write('\n')
+      this.stopped = true
+      rl.close()
+      return
+    }
+    process.stdout.write('\n(To leave, press Ctrl-C again, press Ctrl-D or type /exit.)\n')
+    rl.prompt()
+  }
+
+  private async handle(text: string): Promise<'exit' | undefined> {
+    const command = /^\/([a-z]+)\b\s*(.*)$/i.exec(text)
+    try {
+      if (!command) return await this.ask(text)
+      return await this.command((command[1] ?? '').toLowerCase(), (command[2] ?? '').trim())
+    } catch (error) {
+      if (!isAppError(error) || (!this.interactive && error.code !== 'BAD_INPUT')) throw error
+      if (!this.interactive) process.exitCode = 2
+      if (this.options.json) printJson(command ? { command: command[1], error: { code: error.code, message: error.message } } : { question: text.slice(0, 200), error: { code: error.code, message: error.message } })
+      else process.stderr.write(`askpapers: ${error.message}\n`)
+      return undefined
+    }
+  }
+
+  private async ask(message: string): Promise<undefined> {
+    const { json } = this.options
+    const dim = paint(this.color, '2')
+    const out = new WrappedWriter(this.width, (s) => process.stdout.write(s))
+    const controller = new AbortController()
+    this.current = controller
+    let result: ChatTurnResult
+    try {
+      result = await this.options.session.send(message, {
+        signal: controller.signal,
+        k: this.options.k,
+        onStandalone: (standalone, { warning }) => {
+          if (warning) process.stderr.write(`askpapers: ${warning}\n`)
+          if (!json && standalone !== message) process.stdout.write(`${hang(`(Searching for: ${standalone})`, this.width, '  ').map(dim).join('\n')}\n`)
+        },
+        ...(json ? {} : { onToken: (t: string) => out.write(t) }),
+      })
+    } catch (error) {
+      if (!controller.signal.aborted) throw error
+      out.end()
+      if (json) process.stderr.write('Cancelled.\n')
+      else process.stdout.write(`${dim('(Cancelled.)')}\n\n`)
+      return undefined
+    } finally {
+      this.current = undefined
+    }
+    const turn = this.options.session.turns.at(-1)
+    if (turn) this.log.push(turn)
+    if (json) printJson({ ...toJson(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) })
+    else {
+      out.end()
+      process.stdout.write(`${formatReferences(result, { color: this.color, width: this.width })}\n\n`)
+    }
+    await this.persist()
+    return undefined
+  }
+
+  private async command(name: string, arg: string): Promise<'exit' | undefined> {
+    switch (name) {
+      case 'exit':
+      case 'quit':
+        return 'exit'
+      case 'help':
+        process.stdout.write(`${HELP}\n\n`)
+        return undefined
+      case 'reset':
+        this.options.session.reset()
+        this.log = []
+        await this.persist()
+        if (this.options.json) printJson({ command: 'reset' })
+        else process.stdout.write('New conversation: the next question is read on its own.\n\n')
+        return undefined
+      case 'sources':
+        return this.sources()
+      case 'paper':
+        return this.paper(arg)
+      case 'save':
+        return this.saveTranscript(arg)
+      default:
+        throw new AppError('BAD_INPUT', `Unknown command /${name}: try /help.`)
+    }
+  }
+
+  private lastTurn(): ChatTurn {
+    const last = this.options.session.turns.at(-1)
+    if (!last) throw new AppError('BAD_INPUT', 'No answer yet: ask a question first.')
+    return last
+  }
+
+  private sources(): undefined {
+    const { references } = this.lastTurn()
+    if (this.options.json) {
+      printJson({ command: 'sources', references: references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })) })
+      return undefined
+    }
+    if (references.length === 0) {
+      process.stdout.write('The last answer cites no papers.\n\n')
+      return undefined
+    }
+    const bold = paint(this.color, '1')
+    const dim = paint(this.color, '2')
+    const lines = [bold('Sources of the last answer')]
+    for (const r of references) {
+      lines.push(...hang(`[${r.n}] ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, this.width, '    '))
+      if (r.quote) lines.push(...hang(`“${r.quote}”`, this.width, '    ', '    ').map(dim))
+    }
+    process.stdout.write(`${lines.join('\n')}\n\n`)
+    return undefined
+  }
+
+  private paper(arg: string): undefined {
+    const { references } = this.lastTurn()
+    if (!/^\d+$/.test(arg)) throw new AppError('BAD_INPUT', 'Which paper? Give its number in the last answer, e.g. /paper 1.')
+    const n = Number(arg)
+    const ref = references.find((r) => r.n === n)
+    if (!ref) {
+      const range = references.length === 0 ? 'the last answer cites no papers' : references.length === 1 ? 'the last answer cites only [1]' : `the last answer cites [1] to [${references.length}]`
+      throw new AppError('BAD_INPUT', `There is no paper [${n}]: ${range}.`)
+    }
+    const paper = this.options.engine.index.papers.get(ref.id)
+    const abstract = paper?.abstract ?? '(This paper is no longer in the index.)'
+    if (this.options.json) {
+      printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract })
+      return undefined
+    }
+    const bold = paint(this.color, '1')
+    const lines = [
+      ...hang(`[${n}] ${ref.title}`, this.width, '    ').map(bold),
+      `    id: ${ref.id}`,
+      ...(ref.url ? [`    url: ${ref.url}`] : []),
+      '',
+      ...hang(abstract, this.width, ''),
+    ]
+    process.stdout.write(`${lines.join('\n')}\n\n`)
+    return undefined
+  }
+
+  private async saveTranscript(arg: string): Promise<undefined> {
+    if (!arg) throw new AppError('BAD_INPUT', 'Save where? Give a file name, e.g. /save chat.md.')
+    const file = resolve(arg)
+    try {
+      await writeFile(file, transcriptMarkdown(this.log))
+    } catch (error) {
+      throw new AppError('BAD_INPUT', `Cannot write ${file}: ${(error as Error).message}`, { cause: error })
+    }
+    if (this.options.json) printJson({ command: 'save', file, turns: this.log.length })
+    else process.stdout.write(`Saved ${this.log.length} turn(s) to ${file}.\n\n`)
+    return undefined
+  }
+
+  private async persist(): Promise<void> {
+    try {
+      await this.options.save?.()
+    } catch (error) {
+      process.stderr.write(`askpapers: ${isAppError(error) ? error.message : String(error)} (the conversation goes on, unsaved).\n`)
+    }
+  }
+}
+
+/**
+ * Word-wraps streamed text at `width` columns as it arrives. A word is held back until it is
+ * complete, so a line never breaks inside one; newlines in the text are kept.
+ */
+class WrappedWriter {
+  private column = 0
+  private word = ''
+  private space = false
+
+  constructor(
+    private readonly width: number,
+    private readonly emit: (text: string) => void,
+  ) {}
+
+  write(text: string): void {
+    for (const char of text) {
+      if (char === '\n') {
+        this.flush()
+        this.emit('\n')
+        this.column = 0
+        this.space = false
+      } else if (/\s/.test(char)) {
+        this.flush()
+        this.space = this.column > 0
+      } else this.word += char
+    }
+  }
+
+  /** Writes what is held back and ends the line. */
+  end(): void {
+    this.flush()
+    if (this.column > 0) this.emit('\n')
+    this.column = 0
+    this.space = false
+  }
+
+  private flush(): void {
+    if (!this.word) return
+    const length = [...this.word].length
+    if (this.column > 0 && this.column + (this.space ? 1 : 0) + length > this.width) {
+      this.emit('\n')
+      this.column = 0
+    } else if (this.space && this.column > 0) {
+      this.emit(' ')
+      this.column++
+    }
+    this.emit(this.word)
+    this.column += length
+    this.word = ''
+    this.space = false
+  }
+}
+
+const paint = (on: boolean, code: string) => (s: string): string => (on ? `\u001b[${code}m${s}\u001b[0m` : s)

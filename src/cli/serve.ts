@@ -1,0 +1,53 @@
+import { defineCommand } from 'citty'
+import { createApp, engineDeps, listen, loadServerConfig } from '../server/index.js'
+import { indexArgs, llmArgs, openEngine } from './_shared.js'
+import { ensureIndexed } from './search.js'
+
+export const serve = defineCommand({
+  meta: { name: 'serve', description: 'Answer over HTTP (JSON or server-sent events) and serve a page to ask in a browser' },
+  args: {
+    ...indexArgs,
+    ...llmArgs,
+    port: { type: 'string', description: 'Port to listen on (default 8787; 0 picks a free one)' },
+    host: { type: 'string', description: 'Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)' },
+  },
+  async run({ args }) {
+    const settings = loadServerConfig(process.env, { port: args.port, host: args.host })
+    const engine = await openEngine(args)
+    try {
+      await ensureIndexed(engine)
+      const deps = await engineDeps(engine)
+      const app = createApp({
+        ...deps,
+        apiKey: settings.apiKey,
+        corsOrigins: settings.corsOrigins,
+        requestTimeoutMs: settings.requestTimeoutMs,
+        sessionTtlMs: settings.sessionTtlMs,
+        maxSessions: settings.maxSessions,
+      })
+      const server = await listen(app, { port: settings.port, host: settings.host })
+      if (!settings.apiKey && !isLoopback(settings.host)) {
+        process.stderr.write(`Warning: listening on ${settings.host} without an API key; set ASKPAPERS_API_KEY to require one.\n`)
+      }
+      process.stderr.write(`${deps.index.papers.size} papers, answers by ${deps.answerer.model}. Ctrl-C or SIGTERM stops.\n`)
+      process.stdout.write(`askpapers listening on ${server.url}\n`)
+      const signal = await once(['SIGTERM', 'SIGINT'])
+      process.stderr.write(`${signal}: finishing requests in flight, then stopping.\n`)
+      await server.close()
+    } finally {
+      await engine.close()
+    }
+  },
+})
+
+function once(signals: NodeJS.Signals[]): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const handler = (signal: NodeJS.Signals): void => {
+      for (const s of signals) process.off(s, handler)
+      resolve(signal)
+    }
+    for (const s of signals) process.on(s, handler)
+  })
+}
+
+const isLoopback = (host: string): boolean => host === 'localhost' || host === '::1' || host.startsWith('127.')
