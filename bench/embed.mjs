@@ -2,7 +2,7 @@
 // merged, so one can be re-run alone). Runs against dist: `npx tsc -p tsconfig.build.json` first.
 //
 //   npx node bench/embed.mjs                       # everything (~10 min on 2 cores)
-//   npx node bench/embed.mjs query throughput      # some sections: load tokenizer query throughput baseline
+//   npx node bench/embed.mjs target query          # some sections: load tokenizer query target throughput baseline
 //
 // Timing runs share the machine's cores: run nothing else heavy meanwhile, and repeat noisy ones.
 import { initModel } from '@energetic-ai/embeddings'
@@ -13,7 +13,7 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { defaultSeedDir, loadPapers } from '../dist/corpus/index.js'
 import { createChunker, embeddingText } from '../dist/index/chunk.js'
-import { loadUseLite } from '../dist/index/embedders/_use-worker.js'
+import { loadUseLite, setFastAttention } from '../dist/index/embedders/_use-worker.js'
 import { createEmbedder } from '../dist/index/embedders/index.js'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
@@ -152,7 +152,9 @@ if (want('query')) {
   const times = { reference: [], async: [], sync: [] }
   for (let round_ = 0; round_ < 3; round_++) {
     for (const q of QUESTIONS) {
+      setFastAttention(false) // the reference as shipped
       times.reference.push(await time(() => reference.embed([q])))
+      setFastAttention(true)
       times.async.push(await time(() => ours.embedAsync([q])))
       times.sync.push(await time(() => ours.embed([q])))
     }
@@ -195,42 +197,94 @@ if (want('query')) {
   save()
 }
 
+/** Embeds `texts` on a fresh pool; wall time, and CPU time of all threads (robust to other load). */
+async function measure(name, texts, workers, batchSize) {
+  const { createUseLiteEmbedder } = await import('../dist/index/embedders/_use-lite.js')
+  const embedder = await createUseLiteEmbedder({ workers, batchSize })
+  const load = loadavg()[0]
+  const cpu = process.cpuUsage()
+  const ms = await time(() => embedder.embeddings.embedDocuments(texts))
+  const { user, system } = process.cpuUsage(cpu)
+  await embedder.close()
+  const cpuMs = (user + system) / 1000
+  const figures = {
+    texts: texts.length,
+    seconds: round(ms / 1000, 1),
+    textsPerSecond: round((1000 * texts.length) / ms, 1),
+    cpuSeconds: round(cpuMs / 1000, 1),
+    cpuMsPerText: round(cpuMs / texts.length, 1),
+    // Cores this process kept busy; well below `workers` means someone else had the CPU.
+    coresUsed: round(cpuMs / ms),
+    loadAverageBefore: round(load),
+  }
+  console.log(`${name} | ${workers} worker(s) | batch ${batchSize}`, figures)
+  return figures
+}
+const DEFAULT = 'chunker size 300 (project default)'
+
+if (want('target')) {
+  // The figure the brief asks for: the whole corpus at the default chunking, as ingest runs it.
+  results.target = results.target ?? {}
+  const runs = []
+  for (let r = 0; r < 2; r++) runs.push(await measure(DEFAULT, chunkings[DEFAULT], 2, 16))
+  results.target[`${DEFAULT} | 2 workers | batch 16`] = runs
+  save()
+}
+
 if (want('throughput')) {
   const section = results.throughput ?? {}
-  const run = async (name, texts, workers, batchSize) => {
-    const { createUseLiteEmbedder } = await import('../dist/index/embedders/_use-lite.js')
-    const embedder = await createUseLiteEmbedder({ workers, batchSize })
-    const load = loadavg()[0]
-    const cpu = process.cpuUsage()
-    const ms = await time(() => embedder.embeddings.embedDocuments(texts))
-    const { user, system } = process.cpuUsage(cpu)
-    await embedder.close()
-    const key = `${name} | ${workers} worker(s) | batch ${batchSize}`
-    section[key] = {
-      texts: texts.length,
-      seconds: round(ms / 1000, 1),
-      textsPerSecond: round((1000 * texts.length) / ms, 1),
-      // Cores this process kept busy; well below `workers` means someone else had the CPU.
-      coresUsed: round((user + system) / 1000 / ms),
-      loadAverageBefore: round(load),
-    }
-    console.log(key, section[key])
+  const run = async (name, workers, batchSize) => {
+    section[`${name} | ${workers} worker(s) | batch ${batchSize}`] = await measure(name, chunkings[name], workers, batchSize)
     results.throughput = section
     save()
   }
-  const main = 'chunker size 300 (project default)'
-  for (const batch of [1, 4, 16, 64]) await run(main, chunkings[main], 2, batch)
-  await run(main, chunkings[main], 1, 16)
+  for (const batch of [1, 4, 16, 64]) await run(DEFAULT, 2, batch)
+  await run(DEFAULT, 1, 16)
   for (const name of ['whole abstract', 'sentence units (1-2 sentences, 150-400 chars)', 'chunker size 600']) {
-    await run(name, chunkings[name], 2, 16)
-    await run(name, chunkings[name], 1, 16)
+    await run(name, 2, 16)
+    await run(name, 1, 16)
   }
+}
+
+if (want('attention')) {
+  // Stock BatchMatMul vs per-pair XNNPACK products, in-process (1 core), same length-sorted batches
+  // of the first 480 default chunks; alternated, CPU time of this thread.
+  const texts = chunkings[DEFAULT].slice(0, 480).sort((a, b) => b.length - a.length)
+  const ours = await loadUseLite()
+  const run = () => {
+    const cpu = process.threadCpuUsage()
+    const vectors = []
+    for (let i = 0; i < texts.length; i += 16) vectors.push(ours.embed(texts.slice(i, i + 16)))
+    const { user, system } = process.threadCpuUsage(cpu)
+    return { cpuMs: (user + system) / 1000, vectors }
+  }
+  const cpu = { fast: [], stock: [] }
+  let worst = 0
+  for (let r = 0; r < 2; r++) {
+    setFastAttention(true)
+    const fast = run()
+    setFastAttention(false)
+    const stock = run()
+    cpu.fast.push(fast.cpuMs)
+    cpu.stock.push(stock.cpuMs)
+    fast.vectors.forEach((v, i) => v.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - stock.vectors[i][j])))))
+  }
+  setFastAttention(true)
+  results.attention = {
+    texts: texts.length,
+    'stock BatchMatMul, cpu ms per text': round(Math.min(...cpu.stock) / texts.length, 1),
+    'per-pair XNNPACK, cpu ms per text': round(Math.min(...cpu.fast) / texts.length, 1),
+    'max abs difference of vector components': worst,
+  }
+  console.log('attention', results.attention)
+  save()
 }
 
 if (want('baseline')) {
   // @energetic-ai/embeddings as documented: one process, batches in input order, executeAsync.
   // On the first 400 chunks, to keep the run short.
   const reference = await initModel(modelSource)
+  setFastAttention(false) // the reference as shipped
   await reference.embed('warm up')
   const texts = chunkings['chunker size 300 (project default)'].slice(0, 400)
   const section = {}
@@ -244,7 +298,7 @@ if (want('baseline')) {
     }
   }
   // The same 400 on our runner, in-process (1 core), sorted batches of 16.
-  const ours = await loadUseLite()
+  const ours = await loadUseLite({ fastAttention: true })
   const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length)
   const ms = await time(() => {
     for (let i = 0; i < order.length; i += 16) ours.embed(order.slice(i, i + 16).map((j) => texts[j]))

@@ -1,6 +1,6 @@
 // `npm run bench`: ingest, re-ingest and search figures on the seed corpus with the embedded
 // default, written to bench/results/latest.json. Numbers, not assertions: tests assert behaviour.
-import { execFileSync, spawnSync } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs'
 import { tmpdir, cpus } from 'node:os'
 import { dirname, join } from 'node:path'
@@ -73,6 +73,12 @@ try {
     }
     console.log(`warm search without embedding: p50 ${stats(rankMs).p50} ms, p95 ${stats(rankMs).p95} ms; query embedding: p50 ${stats(embedMs).p50} ms, p95 ${stats(embedMs).p95} ms (repeated question: p50 ${stats(cachedMs).p50} ms)`)
     await engine.close()
+  }
+  if (want('load')) {
+    // HTTP load (autocannon against /v1/search and /v1/ask): its own script, its own results file.
+    const load = spawnSync(process.execPath, [join(root, 'bench', 'load.mjs'), dataDir], { cwd: root, stdio: 'inherit' })
+    if (load.status !== 0) throw new Error(`bench/load.mjs failed (${load.status})`)
+    results.load = JSON.parse(readFileSync(join(root, 'bench', 'results', 'load.json'), 'utf8'))
   }
 } finally {
   rmSync(dataDir, { recursive: true, force: true })

@@ -161,6 +161,31 @@ function createCitationRewriterOutput(text: string, k: number): string {
   return rewriter.push(text) + rewriter.end()
 }
 
+/** The JSON contract of an answer, shared by `ask --json` and `POST /v1/ask`: field names are public API. */
+export interface AnswerJson {
+  question: string
+  answer: string
+  abstained: boolean
+  references: { n: number; id: string; title: string; url: string | null; quote: string }[]
+  related?: RelatedPaper[]
+  checks: AnswerChecks
+  model: string
+  timings: AnswerResult['timings']
+}
+
+export function toAnswerJson(r: AnswerResult): AnswerJson {
+  return {
+    question: r.question,
+    answer: r.answer,
+    abstained: r.abstained,
+    references: r.references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })),
+    ...(r.abstained ? { related: r.related } : {}),
+    checks: r.checks,
+    model: r.model,
+    timings: r.timings,
+  }
+}
+
 /** The model's fixed abstention sentence, allowing for case, markdown emphasis and a missing stop. */
 export function isAbstention(answer: string): boolean {
   const norm = (s: string): string => s.toLowerCase().replace(/[*_`"“”]/g, '').replace(/[.\s]+$/, '').trim()

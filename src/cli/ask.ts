@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty'
-import type { AnswerResult } from '../answer/answer.js'
+import { toAnswerJson } from '../answer/answer.js'
 import { checkQuestion, forEachStdinQuestion, indexArgs, llmArgs, openEngine, parseK, printJson } from './_shared.js'
 import { ensureIndexed } from './search.js'
 import { formatReferences } from './_format.js'
@@ -39,18 +39,7 @@ export const ask = defineCommand({
   },
 })
 
-/** The `ask --json` contract: field names as documented in the README. */
-export function toJson(r: AnswerResult): Record<string, unknown> {
-  return {
-    question: r.question,
-    answer: r.answer,
-    abstained: r.abstained,
-    references: r.references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })),
-    ...(r.abstained ? { related: r.related } : {}),
-    checks: r.checks,
-    model: r.model,
-    timings: r.timings,
-  }
-}
+/** The `ask --json` contract (shared with the HTTP API). */
+export const toJson = toAnswerJson
 
 export const useColor = (): boolean => Boolean(process.stdout.isTTY) && !process.env.NO_COLOR

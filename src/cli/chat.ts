@@ -13,7 +13,8 @@ import { ensureIndexed } from './search.js'
 export const PROMPT = 'askpapers> '
 
 const HELP = [
-  'Ask a question, then ask follow-ups ("how much memory does it save?", "which of those used LoRA?").',
+  'Ask a question, then ask follow-ups about the answer:',
+  '"how much memory does it save?", "which of those used LoRA?", "the second one?"',
   '',
   '  /sources     the last answer\'s references, with the supporting quotes',
   '  /paper N     the full abstract of reference N of the last answer',
@@ -118,6 +119,8 @@ class Repl {
         }
         if (this.interactive && !this.closed) rl.prompt()
       }
+      // Ctrl-D leaves the cursor after the prompt: end that line before the shell's prompt.
+      if (this.interactive && this.closed && !this.stopped) process.stdout.write('\n')
     } finally {
       process.off('SIGINT', onInterrupt)
       rl.close()

@@ -25,7 +25,8 @@ export const serve = defineCommand({
         sessionTtlMs: settings.sessionTtlMs,
         maxSessions: settings.maxSessions,
       })
-      const server = await listen(app, { port: settings.port, host: settings.host })
+      // Requests in flight at shutdown get as long as any request may take.
+      const server = await listen(app, { port: settings.port, host: settings.host, graceMs: settings.requestTimeoutMs })
       if (!settings.apiKey && !isLoopback(settings.host)) {
         process.stderr.write(`Warning: listening on ${settings.host} without an API key; set ASKPAPERS_API_KEY to require one.\n`)
       }

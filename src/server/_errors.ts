@@ -1,0 +1,83 @@
+import { HTTPException } from 'hono/http-exception'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import type { ZodError } from 'zod'
+import { isAppError, type ErrorCode } from '../errors.js'
+
+/** The codes an HTTP caller can see: the application's own, plus those only HTTP has. */
+export type ApiErrorCode = ErrorCode | 'UNAUTHORIZED' | 'UNSUPPORTED_MEDIA_TYPE' | 'PAYLOAD_TOO_LARGE' | 'SESSION_BUSY' | 'CANCELLED' | 'INTERNAL'
+
+export interface ErrorBody {
+  error: { code: ApiErrorCode; message: string; field?: string }
+  [extra: string]: unknown
+}
+
+/** An error meant for the HTTP caller: a status, a stable code and a message a person can act on. */
+export class ApiError extends Error {
+  readonly status: ContentfulStatusCode
+  readonly code: ApiErrorCode
+  readonly field: string | undefined
+  /** Top-level members added to the error body, e.g. the papers found before the LLM failed. */
+  readonly extra: Record<string, unknown>
+
+  constructor(status: ContentfulStatusCode, code: ApiErrorCode, message: string, { field, extra = {}, cause }: { field?: string | undefined; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+    super(message, { cause })
+    this.name = 'ApiError'
+    this.status = status
+    this.code = code
+    this.field = field
+    this.extra = extra
+  }
+
+  body(): ErrorBody {
+    return { error: { code: this.code, message: this.message, ...(this.field ? { field: this.field } : {}) }, ...this.extra }
+  }
+}
+
+/** HTTP status per application error code (the CLI's exit codes live in cli/main.ts). */
+const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  BAD_INPUT: 400,
+  UNKNOWN_FORMAT: 400,
+  EMPTY_FILE: 400,
+  NOT_FOUND: 404,
+  // Raised per request only by the LLM (a rejected API key): answering is unavailable, search is not.
+  CONFIG: 503,
+  PROVIDER_UNAVAILABLE: 503,
+  MODEL_MISSING: 503,
+  TIMEOUT: 504,
+  EMBEDDER_MISMATCH: 500,
+  INDEX_CORRUPT: 500,
+}
+
+/** The one mapping from anything thrown to what the caller sees; unknown errors say nothing of their insides. */
+export function toApiError(error: unknown, extra: Record<string, unknown> = {}): ApiError {
+  if (error instanceof ApiError) return Object.keys(extra).length === 0 ? error : new ApiError(error.status, error.code, error.message, { field: error.field, extra: { ...error.extra, ...extra }, cause: error.cause })
+  if (isAppError(error)) return new ApiError(STATUS[error.code], error.code, error.message, { field: error.field, extra, cause: error })
+  if (error instanceof HTTPException) return fromHttpException(error)
+  return new ApiError(500, 'INTERNAL', 'Unexpected server error; the server log has the details.', { extra, cause: error })
+}
+
+function fromHttpException(error: HTTPException): ApiError {
+  switch (error.status) {
+    case 400:
+      // hono's validator says "Malformed JSON in request body".
+      return new ApiError(400, 'BAD_INPUT', /json/i.test(error.message) ? 'The request body is not valid JSON.' : error.message || 'Bad request.', { cause: error })
+    case 413:
+      return new ApiError(413, 'PAYLOAD_TOO_LARGE', 'The request body is too large.', { cause: error })
+    case 415:
+      return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', 'Send the request body as JSON, with Content-Type: application/json.', { cause: error })
+    case 504:
+      return new ApiError(504, 'TIMEOUT', 'The request timed out.', { cause: error })
+    default:
+      return new ApiError(error.status as ContentfulStatusCode, error.status >= 500 ? 'INTERNAL' : 'BAD_INPUT', error.message || 'Request failed.', { cause: error })
+  }
+}
+
+/** A failed request validation, as one 400 naming the first offending field. */
+export function validationError(error: ZodError, target: string): ApiError {
+  const issue = error.issues[0]
+  const field = issue && issue.path.length > 0 ? issue.path.join('.') : undefined
+  if (!field && issue?.code === 'invalid_type') {
+    return new ApiError(400, 'BAD_INPUT', target === 'json' ? 'The request body must be a JSON object, e.g. {"question": "How does LoRA save memory?"}.' : `Invalid ${target}.`)
+  }
+  return new ApiError(400, 'BAD_INPUT', issue?.message ?? 'Invalid request.', { field })
+}

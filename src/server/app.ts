@@ -1,0 +1,449 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
+import type { Context, MiddlewareHandler } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import { cors } from 'hono/cors'
+import { requestId, type RequestIdVariables } from 'hono/request-id'
+import { streamSSE } from 'hono/streaming'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { toAnswerJson, type Answerer, type AnswerResult } from '../answer/answer.js'
+import type { Prompts } from '../answer/prompts.js'
+import type { ChatProvider } from '../answer/providers.js'
+import { ChatSession, type ChatTurnResult } from '../chat/index.js'
+import type { StoredPaper } from '../index/store.js'
+import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
+import { ApiError, toApiError, validationError } from './_errors.js'
+import { pageHeaders, renderPage } from './_page.js'
+import {
+  AnswerResponse,
+  AskRequest,
+  ChatRequest,
+  ChatResponse,
+  ErrorResponse,
+  HealthResponse,
+  PaperParams,
+  PaperResponse,
+  SearchQuery,
+  SearchResponse,
+  SSE_DESCRIPTION,
+} from './_schemas.js'
+import { SessionStore } from './_sessions.js'
+
+/** A conversation as the server drives it (ChatSession, or a stand-in in tests). */
+export interface Conversation {
+  send(message: string, options?: TurnOptions): Promise<ChatTurnResult>
+}
+
+interface TurnOptions {
+  signal?: AbortSignal
+  k?: number
+  onToken?: (text: string) => void
+  onRetrieval?: (hits: SearchHit[]) => void
+  onStandalone?: (question: string) => void
+}
+
+export interface AppDeps {
+  retriever: Pick<Retriever, 'search'>
+  answerer: Answerer
+  prompts: Prompts
+  /** The configured chat model; undefined for the offline answerer. */
+  provider?: ChatProvider | undefined
+  /** What /health and /v1/papers report on. */
+  index: { papers: ReadonlyMap<string, StoredPaper>; chunks: number; embedder: { provider: string; model: string; dimensions: number | null } }
+  /** Starts a conversation; by default a ChatSession over the answerer, provider and prompts. */
+  newConversation?: () => Conversation
+  /** Milliseconds since some epoch: access-log timings and session expiry. */
+  now?: () => number
+  /** One line per request (and per unexpected error); stderr by default. */
+  log?: (line: string) => void
+  /** When set, every /v1 route needs `Authorization: Bearer <apiKey>`. */
+  apiKey?: string | undefined
+  /** Origins allowed to call the API from a browser; none (no CORS headers) by default. */
+  corsOrigins?: string[]
+  /** A request still unanswered after this long gets 504 and its work is cancelled. */
+  requestTimeoutMs?: number
+  sessionTtlMs?: number
+  maxSessions?: number
+  maxBodyBytes?: number
+}
+
+export type AppEnv = {
+  Variables: RequestIdVariables & {
+    /** Aborts when the request times out (reason: the 504 ApiError) or the client goes away. */
+    signal: AbortSignal
+    /** Set by a streamed reply: settles when the stream ends, for the access log and the deadline. */
+    streaming: Promise<void> | undefined
+  }
+}
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`)
+
+/** The HTTP API and the page, as a Hono app: `app.request()` in tests, `listen()` in production. */
+export function createApp({
+  retriever,
+  answerer,
+  prompts,
+  provider,
+  index,
+  newConversation = () => new ChatSession({ answerer, prompts, ...(provider ? { provider } : {}) }),
+  now = Date.now,
+  log = stderrLine,
+  apiKey,
+  corsOrigins = [],
+  requestTimeoutMs = 120_000,
+  sessionTtlMs = 30 * 60_000,
+  maxSessions = 1000,
+  maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+}: AppDeps): OpenAPIHono<AppEnv> {
+  const sessions = new SessionStore<Conversation>({ ttlMs: sessionTtlMs, max: maxSessions, now })
+  const busy = new WeakSet<Conversation>()
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result) => {
+      if (!result.success) throw validationError(result.error, result.target)
+    },
+  })
+
+  app.use(accessLog(log, now))
+  app.use(requestId())
+  if (corsOrigins.length > 0) {
+    app.use(cors({ origin: corsOrigins, allowMethods: ['GET', 'POST'], allowHeaders: ['Content-Type', 'Authorization', 'X-Request-Id'], exposeHeaders: ['X-Request-Id'], maxAge: 600 }))
+  }
+  if (apiKey) app.use('/v1/*', bearer(apiKey))
+  app.use(
+    '/v1/*',
+    bodyLimit({
+      maxSize: maxBodyBytes,
+      onError: () => {
+        throw new ApiError(413, 'PAYLOAD_TOO_LARGE', `The request body is over the ${formatBytes(maxBodyBytes)} limit.`)
+      },
+    }),
+  )
+  app.use('/v1/*', deadline(requestTimeoutMs))
+
+  app.openapi(routes.ask, (c) => {
+    const { question, k, stream } = c.req.valid('json')
+    return answer(c, wantsStream(c, stream), (hooks) => answerer.ask(question, { ...hooks, ...(k ? { k } : {}) }), answerBody)
+  })
+
+  app.openapi(routes.chat, (c) => {
+    const { sessionId, message, k, stream } = c.req.valid('json')
+    const known = sessionId === undefined ? undefined : sessions.get(sessionId)
+    if (sessionId !== undefined && !known) {
+      throw new ApiError(404, 'NOT_FOUND', `No conversation with sessionId "${sessionId}": it may have expired after ${formatMinutes(sessionTtlMs)} idle. Send the message without a sessionId to start a new one.`, { field: 'sessionId' })
+    }
+    const conversation = known ?? newConversation()
+    if (busy.has(conversation)) throw new ApiError(409, 'SESSION_BUSY', 'This conversation is still answering the previous message; wait for it, then send the next.', { field: 'sessionId' })
+    // A new conversation is kept only once its first turn succeeds, so failed starts cost no memory.
+    return answer(
+      c,
+      wantsStream(c, stream),
+      async (hooks) => {
+        busy.add(conversation)
+        try {
+          return await conversation.send(message, { ...hooks, ...(k ? { k } : {}) })
+        } finally {
+          busy.delete(conversation)
+        }
+      },
+      (result) => ({ sessionId: sessionId ?? sessions.add(conversation), ...answerBody(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) }),
+    )
+  })
+
+  app.openapi(routes.search, async (c) => {
+    const { q, k = 5 } = c.req.valid('query')
+    const { hits } = await untilAborted(retriever.search(q, { k }), c.get('signal')).catch((error: unknown) => {
+      throw timedOut(c.get('signal')) ?? error
+    })
+    return c.json({ query: q, results: hits.map(searchResult) }, 200)
+  })
+
+  app.openapi(routes.paper, (c) => {
+    const { id } = c.req.valid('param')
+    const paper = index.papers.get(id)
+    if (!paper) throw new ApiError(404, 'NOT_FOUND', `No paper with id "${id}" in the index.`, { field: 'id' })
+    const { contentHash: _hash, ...record } = paper
+    return c.json(record, 200)
+  })
+
+  app.openapi(routes.health, async (c) => {
+    const reachable = provider ? await provider.ping() : true
+    const loaded = index.papers.size > 0
+    return c.json(
+      {
+        status: loaded && reachable ? ('ok' as const) : ('degraded' as const),
+        index: { loaded, papers: index.papers.size, chunks: index.chunks },
+        embedder: index.embedder,
+        llm: provider ? { provider: before(provider.name, ':'), model: after(provider.name, ':'), reachable } : { provider: 'none', model: answerer.model, reachable },
+      },
+      200,
+    )
+  })
+
+  app.openapi(routes.page, (c) => {
+    for (const [name, value] of Object.entries(pageHeaders)) c.header(name, value)
+    return c.html(renderPage({ needsKey: Boolean(apiKey) }), 200)
+  })
+
+  app.openapi(routes.openapi, (c) => c.json(openApiDocument(app), 200))
+
+  app.notFound((c) => {
+    throw new ApiError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}; /openapi.json lists the API.`)
+  })
+
+  app.onError((error, c) => {
+    const failure = toApiError(error)
+    logUnexpected(c, failure)
+    if (failure.status === 401) c.header('WWW-Authenticate', 'Bearer')
+    return c.json(failure.body(), failure.status)
+  })
+
+  app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {
+    type: 'http',
+    scheme: 'bearer',
+    description: 'Needed on /v1 routes only when the server runs with ASKPAPERS_API_KEY set.',
+  })
+
+  /** The caller sees only INTERNAL; the log gets the stack, under the request id. */
+  function logUnexpected(c: Context<AppEnv>, failure: ApiError): void {
+    if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${c.req.path}: ${describe(failure.cause)}`)
+  }
+
+  /**
+   * Runs one answer (ask or chat turn) as a JSON reply or as server-sent events. A failure after
+   * retrieval still hands the caller the papers found: in the error body, or as the earlier event.
+   */
+  function answer<R>(c: Context<AppEnv>, stream: boolean, run: (hooks: TurnOptions & { signal: AbortSignal }) => Promise<R>, body: (result: R) => object): Promise<Response> | Response {
+    const signal = c.get('signal')
+    if (!stream) {
+      let hits: SearchHit[] | undefined
+      return untilAborted(run({ signal, onRetrieval: (found) => (hits = found) }), signal).then(
+        (result) => c.json(body(result), 200),
+        (error: unknown) => {
+          throw failed(error, signal, hits)
+        },
+      )
+    }
+    let finished = (): void => {}
+    c.set('streaming', new Promise<void>((resolve) => (finished = resolve)))
+    return streamSSE(c, async (sse) => {
+      const closed = new AbortController()
+      sse.onAbort(() => closed.abort(cancelled()))
+      const streamSignal = AbortSignal.any([signal, closed.signal])
+      let writing = Promise.resolve()
+      const send = (event: string, data: unknown): void => {
+        writing = writing.then(() => sse.writeSSE({ event, data: JSON.stringify(data) }))
+      }
+      let hits: SearchHit[] | undefined
+      try {
+        const result = await untilAborted(
+          run({
+            signal: streamSignal,
+            onRetrieval: (found) => {
+              hits = found
+              send('retrieval', { papers: found.map(({ id, title, score, url }) => ({ id, title, score, ...(url ? { url } : {}) })) })
+            },
+            onToken: (text) => send('token', { text }),
+            onStandalone: (question) => send('standalone', { question }),
+          }),
+          streamSignal,
+        )
+        send('done', body(result))
+      } catch (error) {
+        const failure = failed(error, streamSignal, hits)
+        logUnexpected(c, failure)
+        send('error', failure.body().error)
+      } finally {
+        await writing
+        finished()
+      }
+    })
+  }
+
+  return app
+}
+
+const security = [{ bearerAuth: [] }]
+const errors = (...statuses: ContentfulStatusCode[]) =>
+  Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status] ?? 'Error', content: { 'application/json': { schema: ErrorResponse } } }]))
+const ERROR_DESCRIPTIONS: Partial<Record<ContentfulStatusCode, string>> = {
+  400: 'Invalid request (missing, empty or over-long text, wrong types, malformed JSON)',
+  401: 'Missing or wrong API key (only when the server has one)',
+  404: 'Not found',
+  409: 'The conversation is still answering its previous message',
+  413: 'Request body over the size limit (64 KiB by default)',
+  415: 'Request body not sent as application/json',
+  503: 'The LLM (or embedder) is unavailable; `results` holds the papers found, if any',
+  504: 'No answer within the request timeout; `results` holds the papers found, if any',
+}
+const answerContent = (schema: typeof AnswerResponse | typeof ChatResponse) => ({
+  'application/json': { schema },
+  'text/event-stream': { schema: z.string().openapi({ description: SSE_DESCRIPTION }) },
+})
+
+/** Every route, as documented in /openapi.json; handlers get their inputs validated by these schemas. */
+const routes = {
+  ask: createRoute({
+    method: 'post',
+    path: '/v1/ask',
+    tags: ['answers'],
+    summary: 'Answer a question from the papers, citing each claim [n], or abstain',
+    security,
+    request: { body: { required: true, content: { 'application/json': { schema: AskRequest } } } },
+    responses: { 200: { description: `The answer. ${SSE_DESCRIPTION}`, content: answerContent(AnswerResponse) }, ...errors(400, 401, 413, 415, 503, 504) },
+  }),
+  chat: createRoute({
+    method: 'post',
+    path: '/v1/chat',
+    tags: ['answers'],
+    summary: 'One turn of a conversation: follow-up questions are rewritten to stand alone, then answered',
+    security,
+    request: { body: { required: true, content: { 'application/json': { schema: ChatRequest } } } },
+    responses: { 200: { description: `The answer and the sessionId to continue with. ${SSE_DESCRIPTION}`, content: answerContent(ChatResponse) }, ...errors(400, 401, 404, 409, 413, 415, 503, 504) },
+  }),
+  search: createRoute({
+    method: 'get',
+    path: '/v1/search',
+    tags: ['papers'],
+    summary: 'Papers that bear on a query (hybrid keyword + dense search), with their best passages',
+    security,
+    request: { query: SearchQuery },
+    responses: { 200: { description: 'Ranked papers', content: { 'application/json': { schema: SearchResponse } } }, ...errors(400, 401, 503, 504) },
+  }),
+  paper: createRoute({
+    method: 'get',
+    path: '/v1/papers/{id}',
+    tags: ['papers'],
+    summary: 'One paper record',
+    security,
+    request: { params: PaperParams },
+    responses: { 200: { description: 'The paper', content: { 'application/json': { schema: PaperResponse } } }, ...errors(401, 404) },
+  }),
+  health: createRoute({
+    method: 'get',
+    path: '/health',
+    tags: ['service'],
+    summary: 'Index size, embedder, and whether the LLM answers',
+    responses: { 200: { description: 'Service state', content: { 'application/json': { schema: HealthResponse } } } },
+  }),
+  page: createRoute({
+    method: 'get',
+    path: '/',
+    tags: ['service'],
+    summary: 'A web page to ask questions in a browser',
+    responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
+  }),
+  openapi: createRoute({
+    method: 'get',
+    path: '/openapi.json',
+    tags: ['service'],
+    summary: 'This document',
+    responses: { 200: { description: 'OpenAPI 3 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
+  }),
+}
+
+function openApiDocument(app: OpenAPIHono<AppEnv>): Record<string, unknown> {
+  return app.getOpenAPIDocument({
+    openapi: '3.0.3',
+    info: {
+      title: 'askpapers',
+      version: '0.1.0',
+      description: 'Cited answers from research-paper abstracts. Every error is {"error": {"code", "message", "field"?}}.',
+    },
+  }) as unknown as Record<string, unknown>
+}
+
+function answerBody(r: AnswerResult): z.infer<typeof AnswerResponse> {
+  return toAnswerJson(r)
+}
+
+function searchResult(h: SearchHit): z.infer<typeof SearchResponse>['results'][number] {
+  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
+}
+
+function wantsStream(c: Context, stream: boolean | undefined): boolean {
+  return stream ?? (c.req.header('accept') ?? '').includes('text/event-stream')
+}
+
+/** What a failed answer becomes; past retrieval, a server-side failure carries the papers found. */
+function failed(error: unknown, signal: AbortSignal, hits: SearchHit[] | undefined): ApiError {
+  const failure = timedOut(signal) ?? toApiError(error)
+  return hits && failure.status >= 500 ? toApiError(failure, { results: hits.map(searchResult) }) : failure
+}
+
+/** The reason a request's signal aborted, when it did: the 504 of the deadline, or the client gone. */
+function timedOut(signal: AbortSignal): ApiError | undefined {
+  if (!signal.aborted) return undefined
+  return signal.reason instanceof ApiError ? signal.reason : cancelled()
+}
+
+const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
+
+/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    work.catch(() => {})
+    return Promise.reject(signal.reason as Error)
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason as Error)
+    signal.addEventListener('abort', onAbort, { once: true })
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
+  })
+}
+
+/** One line per request: method, path, status, milliseconds (to the end of a stream), request id. */
+function accessLog(log: (line: string) => void, now: () => number): MiddlewareHandler<AppEnv> {
+  return async function accessLog(c, next) {
+    const started = now()
+    await next()
+    const line = (): void => log(`${c.req.method} ${c.req.path} ${c.res.status} ${Math.round(now() - started)}ms ${c.get('requestId')}`)
+    const streaming = c.get('streaming')
+    if (streaming) void streaming.then(line)
+    else line()
+  }
+}
+
+/** A per-request AbortSignal that fires after `ms` (or when the client goes away); streams keep it until they end. */
+function deadline(ms: number): MiddlewareHandler<AppEnv> {
+  return async function deadline(c, next) {
+    const expiry = new AbortController()
+    const timer = setTimeout(() => expiry.abort(new ApiError(504, 'TIMEOUT', `No answer within the request timeout of ${formatSeconds(ms)}.`)), ms)
+    c.set('signal', AbortSignal.any([expiry.signal, c.req.raw.signal]))
+    try {
+      await next()
+    } finally {
+      const streaming = c.get('streaming')
+      if (streaming) void streaming.then(() => clearTimeout(timer))
+      else clearTimeout(timer)
+    }
+  }
+}
+
+/** Bearer-token check; digests make the comparison constant-time whatever the lengths. */
+function bearer(apiKey: string): MiddlewareHandler<AppEnv> {
+  const expected = sha256(apiKey)
+  return async function bearer(c, next) {
+    const header = c.req.header('authorization')
+    const token = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1]
+    if (token === undefined || !timingSafeEqual(sha256(token), expected)) {
+      throw new ApiError(401, 'UNAUTHORIZED', header ? 'The API key is wrong.' : 'This server needs an API key: send Authorization: Bearer <key>.')
+    }
+    await next()
+  }
+}
+
+/** Provider names read "ollama:llama3.1:8b": the provider, then the model (which may hold colons). */
+const before = (text: string, sep: string): string => (text.includes(sep) ? text.slice(0, text.indexOf(sep)) : text)
+const after = (text: string, sep: string): string => (text.includes(sep) ? text.slice(text.indexOf(sep) + sep.length) : text)
+
+const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
+
+function describe(error: unknown): string {
+  return error instanceof Error ? (error.stack ?? error.message) : String(error)
+}
+
+const formatBytes = (n: number): string => (n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`)
+const formatSeconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`
+const formatMinutes = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 6000) / 10} min` : formatSeconds(ms))

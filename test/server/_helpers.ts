@@ -1,0 +1,120 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Answerer } from '../../src/answer/answer.js'
+import { createChatProvider, type ChatProvider } from '../../src/answer/providers.js'
+import { loadConfig } from '../../src/config.js'
+import { Engine } from '../../src/engine.js'
+import { createApp, engineDeps, type AppDeps } from '../../src/server/index.js'
+import { startStubOllama, type ChatHandler, type StubServer } from '../helpers/stub-ollama.js'
+
+export const PAPERS = [
+  {
+    id: 'lora',
+    title: 'LoRA: Low-Rank Adaptation of Large Language Models',
+    url: 'https://arxiv.org/abs/2106.09685',
+    abstract:
+      'We freeze the pretrained model weights and inject trainable rank decomposition matrices into each layer. LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.',
+  },
+  {
+    id: 'scaling',
+    title: 'Scaling Laws for Neural Language Models',
+    abstract: 'Loss scales as a power law with model size, dataset size and the compute used for training. Larger models are more sample-efficient.',
+  },
+  {
+    id: 'length',
+    title: 'Length Generalization in Transformers',
+    abstract: 'Transformers fail to extrapolate to inputs longer than those seen in training. We find that position encodings decide length extrapolation.',
+  },
+  {
+    id: 'xss',
+    title: 'Rendering <script>alert(1)</script> Safely',
+    abstract: 'Abstract text with <img src=x onerror=alert(1)> markup must be shown as text. Sanitizing markup protects readers.',
+  },
+]
+
+/** A small real index built with the stub Ollama embedder, and the engine over it. */
+export interface Fixture {
+  ollama: StubServer
+  engine: Engine
+  /** The app's engine pieces (offline answerer); tests add options or swap the answerer. */
+  deps: Awaited<ReturnType<typeof engineDeps>>
+  dir: string
+  close(): Promise<void>
+}
+
+export async function buildFixture(): Promise<Fixture> {
+  const ollama = await startStubOllama({ dimensions: 32 })
+  const dir = await mkdtemp(join(tmpdir(), 'askpapers-server-'))
+  await writeFile(join(dir, 'papers.jsonl'), `${PAPERS.map((p) => JSON.stringify(p)).join('\n')}\n`)
+  const config = loadConfig({ ASKPAPERS_EMBEDDER: 'ollama', OLLAMA_HOST: ollama.url, ASKPAPERS_DATA_DIR: join(dir, 'data') })
+  const engine = await Engine.open(config)
+  await engine.ingest([join(dir, 'papers.jsonl')])
+  const deps = await engineDeps(engine)
+  return {
+    ollama,
+    engine,
+    deps,
+    dir,
+    close: async () => {
+      await engine.close()
+      await ollama.close()
+      await rm(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+/** A response whose JSON the test reads without declaring its type (asserted field by field). */
+export type JsonResponse = Omit<Response, 'json'> & { json(): Promise<any> }
+
+export interface TestApp {
+  request(path: string, init?: RequestInit): Promise<JsonResponse>
+}
+
+/** An app over the fixture that logs into `lines` instead of stderr. */
+export function quietApp(fixture: Fixture, options: Partial<AppDeps> = {}): { app: TestApp; lines: string[] } {
+  const lines: string[] = []
+  const app = createApp({ ...fixture.deps, log: (line) => lines.push(line), ...options })
+  return { app: { request: async (path, init) => app.request(path, init) }, lines }
+}
+
+/** fetch() with the same loosely typed JSON. */
+export const fetchJson = (url: string, init?: RequestInit): Promise<JsonResponse> => fetch(url, init)
+
+/** An answerer whose LLM is the stub Ollama chat at `host` (or a stub started with `chat`). */
+export function llmAnswerer(fixture: Fixture, host: string, timeoutMs = 5_000): { answerer: Answerer; provider: ChatProvider } {
+  const provider = createChatProvider({ provider: 'ollama', host, model: 'llama3.1:8b', timeoutMs })
+  const { retriever, prompts } = fixture.deps
+  return { answerer: new Answerer({ retriever, prompts, provider }), provider }
+}
+
+export async function startChatStub(chat: ChatHandler): Promise<StubServer> {
+  return startStubOllama({ dimensions: 32, chat })
+}
+
+export interface SseEvent {
+  event: string
+  data: any
+}
+
+/** Parses a complete server-sent-event body into events, in order (data is JSON). */
+export function parseSse(text: string): SseEvent[] {
+  return text
+    .split(/\n\n/)
+    .filter((block) => block.trim() !== '')
+    .map((block) => {
+      let event = 'message'
+      const data: string[] = []
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) event = line.slice(6).trim()
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
+      }
+      return { event, data: JSON.parse(data.join('\n')) }
+    })
+}
+
+export const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
+  method: 'POST',
+  headers: { 'Content-Type': 'application/json', ...headers },
+  body: JSON.stringify(body),
+})
