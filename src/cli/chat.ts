@@ -31,16 +31,17 @@ export const chat = defineCommand({
   args: {
     ...indexArgs,
     ...llmArgs,
-    session: { type: 'string', description: 'Keep the conversation as NAME in <data-dir>/sessions and resume it next time' },
+    session: { type: 'string', description: 'Keep the conversation in <data-dir>/sessions/<session>.json and resume it next time' },
     k: { type: 'string', alias: 'k', description: 'Papers to retrieve per answer (default 5)' },
-    json: { type: 'boolean', description: 'Print one JSON object per answer (as ask --json, plus standalone)' },
+    json: { type: 'boolean', description: 'Print one JSON line per answer (as ask --json, plus standalone and condensedBy)' },
   },
   async run({ args }) {
     const k = parseK(args.k)
     const engine = await openEngine(args)
     try {
-      const store = args.session === undefined ? undefined : new SessionStore(engine.config.dataDir)
-      const saved = store && args.session !== undefined ? await store.load(args.session) : { turns: [] }
+      const name = args.session
+      const store = new SessionStore(engine.config.dataDir)
+      const saved = name === undefined ? { turns: [] } : await store.load(name)
       if (saved.warning) process.stderr.write(`askpapers: ${saved.warning}\n`)
       await ensureIndexed(engine)
       const answerer = await engine.answerer()
@@ -51,10 +52,10 @@ export const chat = defineCommand({
         k,
         json: Boolean(args.json),
         interactive: Boolean(process.stdin.isTTY),
-        ...(store && args.session !== undefined ? { save: () => store.save(args.session as string, session) } : {}),
+        ...(name === undefined ? {} : { save: () => store.save(name, session) }),
       })
       if (repl.interactive) {
-        const resumed = session.turns.length > 0 ? ` Resumed session "${args.session}" (${session.turns.length} earlier turn(s)).` : ''
+        const resumed = session.turns.length > 0 ? ` Resumed session "${name}" (${session.turns.length} earlier turn(s)).` : ''
         process.stdout.write(`askpapers chat: ${engine.index.papers.size} papers, answers by ${answerer.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
       }
       await repl.run()
@@ -188,8 +189,8 @@ class Repl {
         ...(json ? {} : { onToken: (t: string) => out.write(t) }),
       })
     } catch (error) {
-      if (!controller.signal.aborted) throw error
       out.end()
+      if (!controller.signal.aborted) throw error
       if (json) process.stderr.write('Cancelled.\n')
       else process.stdout.write(`${dim('(Cancelled.)')}\n\n`)
       return undefined

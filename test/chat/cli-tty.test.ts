@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
@@ -25,6 +25,7 @@ const SLOW_ANSWER = `BitDelta ${'saves a great deal of memory when serving many 
 
 let ollama: StubServer
 let dir: string
+let exitFile: string
 
 const tmux = (...args: string[]): string => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' })
 const screen = (): string => tmux('capture-pane', '-p', '-t', PANE)
@@ -42,8 +43,9 @@ describe.skipIf(!TMUX)(TMUX ? 'askpapers chat in a terminal' : 'askpapers chat i
     await writeFile(join(dir, 'papers.jsonl'), PAPERS.map((p) => JSON.stringify(p)).join('\n'))
     expect((await runCli(['ingest', join(dir, 'papers.jsonl')], { env })).code).toBe(0)
     const command = ['env', ...Object.entries(env).map(([k, v]) => `${k}=${v}`), process.execPath, BIN, 'chat', '--llm', 'ollama'].map(quote).join(' ')
-    // remain-on-exit keeps the pane after the CLI exits, so the test can read how it ended.
-    tmux('new-session', '-d', '-x', '80', '-y', '30', '-s', PANE, command, ';', 'set-option', '-t', PANE, 'remain-on-exit', 'on')
+    exitFile = join(dir, 'exit-status')
+    // tmux runs the command with sh -c; the exit status lands in a file for the test to read.
+    tmux('new-session', '-d', '-x', '80', '-y', '30', '-s', PANE, `${command}; echo $? > ${quote(exitFile)}`)
   })
   afterAll(async () => {
     if (TMUX) spawnSync('tmux', ['-L', SOCKET, 'kill-server'])
@@ -88,6 +90,6 @@ describe.skipIf(!TMUX)(TMUX ? 'askpapers chat in a terminal' : 'askpapers chat i
     tmux('send-keys', '-t', PANE, 'C-c')
     await waitForScreen((s) => expect(s).toMatch(/\(To leave, press Ctrl-C again, press Ctrl-D or type \/exit\.\)\naskpapers>\s*$/))
     tmux('send-keys', '-t', PANE, 'C-d')
-    await vi.waitFor(() => expect(tmux('display-message', '-p', '-t', PANE, '#{pane_dead} #{pane_dead_status} #{pane_dead_signal}').trim()).toBe('1 0'), { timeout: 10_000, interval: 100 }).catch((e) => { console.log(screen(), tmux('display-message', '-p', '-t', PANE, 'pid=#{pane_pid} dead=#{pane_dead} st=#{pane_dead_status}'), execFileSync('ps', ['-eo', 'pid,ppid,stat,etime,args'], { encoding: 'utf8' }).split('\n').filter((l) => /askpapers|tmux|defunct/.test(l)).join('\n')); throw e })
+    await vi.waitFor(async () => expect(await readFile(exitFile, 'utf8')).toBe('0\n'), { timeout: 10_000, interval: 100 })
   })
 })
