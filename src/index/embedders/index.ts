@@ -1,4 +1,3 @@
-import type { Embeddings } from '@langchain/core/embeddings'
 import type { ProgressEmbeddings } from './_embeddings.js'
 import { createOllamaEmbedder } from './_ollama.js'
 import { createOpenAIEmbedder } from './_openai.js'
@@ -22,7 +21,7 @@ export interface EmbedderInfo {
 export interface Embedder {
   info: EmbedderInfo
   /** Unit-length vectors; `embedDocuments(texts, { onProgress })` reports finished batches. */
-  embeddings: ProgressEmbeddings & Embeddings
+  embeddings: ProgressEmbeddings
   /** Stops worker threads (use-lite); afterwards every call fails. */
   close(): Promise<void>
 }
