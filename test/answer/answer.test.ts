@@ -6,7 +6,8 @@ import { Answerer, type AbstentionGate } from '../../src/answer/answer.js'
 import { ABSTENTION_SENTENCE } from '../../src/answer/citations.js'
 import { loadPrompts } from '../../src/answer/prompts.js'
 import { createChatProvider, type ChatProvider } from '../../src/answer/providers.js'
-import { defaultSeedDir, loadPapers, paperId, type Paper } from '../../src/corpus/index.js'
+import { paperId, type Paper } from '../../src/corpus/index.js'
+import { seedPapers } from '../helpers/seeds.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { PaperIndex } from '../../src/index/store.js'
 import { Retriever, type SearchHit } from '../../src/retrieve/hybrid.js'
@@ -43,8 +44,7 @@ beforeAll(async () => {
   ollama = await startStubOllama({ chat, dimensions: 16 })
   openai = await startStubOpenAI({ chat })
   embedder = await createEmbedder({ provider: 'ollama', host: ollama.url, model: 'nomic-embed-text' })
-  const { papers } = await loadPapers([defaultSeedDir()])
-  const chosen = TITLES.map((t) => papers.find((p) => p.title === t) ?? paper(t, 'missing'))
+  const chosen = await seedPapers(TITLES)
   dir = await mkdtemp(join(tmpdir(), 'askpapers-answer-'))
   const { index } = await (await PaperIndex.open(dir)).ingest([...chosen, INJECTION], embedder, { size: 300, overlap: 0 })
   retriever = new Retriever(index, (q) => embedder.embeddings.embedQuery(q))

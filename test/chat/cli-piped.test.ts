@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { transcriptMarkdown, type ChatTurn } from '../../src/chat/index.js'
-import { defaultSeedDir, loadPapers, type Paper } from '../../src/corpus/index.js'
+import type { Paper } from '../../src/corpus/index.js'
+import { seedPapers } from '../helpers/seeds.js'
 import { runCli } from '../helpers/cli.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
 
@@ -38,9 +39,7 @@ beforeAll(async () => {
   ollama = await startStubOllama({ dimensions: 32 })
   dir = await mkdtemp(join(tmpdir(), 'askpapers-chat-'))
   env = { ASKPAPERS_EMBEDDER: 'ollama', OLLAMA_HOST: ollama.url, ASKPAPERS_DATA_DIR: join(dir, 'data') }
-  const { papers } = await loadPapers([defaultSeedDir()])
-  const chosen = TITLES.map((t) => papers.find((p) => p.title === t)).filter((p) => p !== undefined)
-  expect(chosen).toHaveLength(TITLES.length)
+  const chosen = await seedPapers(TITLES)
   bitdelta = chosen[0]!
   await writeFile(join(dir, 'papers.jsonl'), chosen.map((p) => JSON.stringify({ title: p.title, abstract: p.abstract })).join('\n'))
   expect((await runCli(['ingest', join(dir, 'papers.jsonl')], { env })).code).toBe(0)

@@ -6,7 +6,7 @@ import { Answerer } from '../../src/answer/answer.js'
 import { loadPrompts, type Prompts } from '../../src/answer/prompts.js'
 import { createChatProvider, type ChatProvider } from '../../src/answer/providers.js'
 import { ChatSession, condenseOffline, type ChatTurn } from '../../src/chat/index.js'
-import { defaultSeedDir, loadPapers } from '../../src/corpus/index.js'
+import { seedPapers } from '../helpers/seeds.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { PaperIndex } from '../../src/index/store.js'
 import { Retriever } from '../../src/retrieve/hybrid.js'
@@ -35,10 +35,8 @@ let chat: ChatHandler = scriptedReplies('')
 beforeAll(async () => {
   ollama = await startStubOllama({ dimensions: 16, chat: (body, request) => chat(body, request) })
   embedder = await createEmbedder({ provider: 'ollama', host: ollama.url, model: 'nomic-embed-text' })
-  const { papers } = await loadPapers([defaultSeedDir()])
   dir = await mkdtemp(join(tmpdir(), 'askpapers-session-'))
-  const chosen = TITLES.map((t) => papers.find((p) => p.title === t)).filter((p) => p !== undefined)
-  expect(chosen).toHaveLength(TITLES.length)
+  const chosen = await seedPapers(TITLES)
   const { index } = await (await PaperIndex.open(dir)).ingest(chosen, embedder, { size: 300, overlap: 0 })
   retriever = new Retriever(index, (q) => embedder.embeddings.embedQuery(q))
   prompts = await loadPrompts('prompts')
