@@ -1,21 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { AppError } from '../../src/errors.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
+import { rejection, unit } from '../helpers/assert.js'
 import { fakeEmbedding, refusedUrl, startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
-
-const unit = (v: number[]): number[] => {
-  const norm = Math.hypot(...v)
-  return v.map((x) => x / norm)
-}
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(AppError)
-  return error as AppError
-}
 
 describe('ollama embedder', () => {
   let stub: StubServer | undefined

@@ -1,23 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { AppError } from '../../src/errors.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
+import { rejection, unit } from '../helpers/assert.js'
 import { fakeEmbedding, refusedUrl, startStubOpenAI, type StubOpenAI } from '../helpers/stub-openai.js'
 
-const unit = (v: number[]): number[] => {
-  const norm = Math.hypot(...v)
-  return v.map((x) => x / norm)
-}
 // What the server computed, after the float32 round trip of the base64 encoding.
 const expected = (text: string, dimensions: number): number[] => unit(Array.from(new Float32Array(fakeEmbedding(text, dimensions))))
-
-async function rejection(promise: Promise<unknown>): Promise<AppError> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  )
-  expect(error).toBeInstanceOf(AppError)
-  return error as AppError
-}
 
 describe('openai-compatible embedder', () => {
   let stub: StubOpenAI | undefined
