@@ -9,6 +9,16 @@ const DEFAULT_PROMPTS_DIR = fileURLToPath(new URL('../prompts', import.meta.url)
 /** Longest question we accept anywhere (CLI and HTTP). */
 export const MAX_QUESTION_CHARS = 4000
 
+/** A question or chat message, trimmed: empty or over MAX_QUESTION_CHARS is a BAD_INPUT naming `field`. */
+export function checkQuestionText(value: string | undefined, field: string, emptyMessage = `The ${field} is empty.`): string {
+  const text = (value ?? '').trim()
+  if (!text) throw new AppError('BAD_INPUT', emptyMessage, { field })
+  if (text.length > MAX_QUESTION_CHARS) {
+    throw new AppError('BAD_INPUT', `The ${field} is ${text.length} characters long; the limit is ${MAX_QUESTION_CHARS}.`, { field })
+  }
+  return text
+}
+
 const EmbedderChoice = z.enum(['use-lite', 'ollama', 'openai'])
 const LlmChoice = z.enum(['none', 'ollama', 'openai'])
 export type LlmChoice = z.infer<typeof LlmChoice>

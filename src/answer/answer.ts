@@ -2,6 +2,7 @@ import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
 import {
   ABSTENTION_SENTENCE,
   createCitationRewriter,
+  rewriteCitations,
   finalizeAnswer,
   type CitationChecks,
   type Reference,
@@ -123,7 +124,7 @@ export class Answerer {
     } else {
       raw = composeExtractiveAnswer(question, hits, this.deps.retriever, queryVector)
       if (!raw || (this.gate.quantities && asksForQuantity(question) && !statesQuantity(raw))) raw = ABSTENTION_SENTENCE
-      onToken?.(createCitationRewriterOutput(raw, sources.length))
+      onToken?.(rewriteCitations(raw, sources.length).text)
     }
 
     const cited = finalizeAnswer(raw, sources)
@@ -154,11 +155,6 @@ export class Answerer {
       user: await answerUser.format({ question, papers, abstention: ABSTENTION_SENTENCE }),
     }
   }
-}
-
-function createCitationRewriterOutput(text: string, k: number): string {
-  const rewriter = createCitationRewriter(k)
-  return rewriter.push(text) + rewriter.end()
 }
 
 /** The JSON contract of an answer, shared by `ask --json` and `POST /v1/ask`: field names are public API. */

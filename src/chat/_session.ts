@@ -1,7 +1,7 @@
 import type { Answerer } from '../answer/answer.js'
 import type { Prompts } from '../answer/prompts.js'
 import type { ChatProvider } from '../answer/providers.js'
-import { MAX_QUESTION_CHARS } from '../config.js'
+import { checkQuestionText } from '../config.js'
 import { AppError } from '../errors.js'
 import type { SearchHit } from '../retrieve/hybrid.js'
 import { condenseOffline, condenseWithModel, CondenseFailure } from './_condense.js'
@@ -67,7 +67,7 @@ export class ChatSession {
   }
 
   async send(message: string, { signal, k, onToken, onRetrieval, onStandalone }: SendOptions = {}): Promise<ChatTurnResult> {
-    const text = checkMessage(message)
+    const text = checkQuestionText(message, 'message')
     if (this.busy) throw new AppError('BAD_INPUT', 'This session is still answering the previous message: wait for it, or cancel it, first.', { field: 'message' })
     this.busy = true
     try {
@@ -126,15 +126,6 @@ export class ChatSession {
     const standalone = condenseOffline(this.history, message)
     return { standalone, condensedBy: standalone === message ? 'none' : 'offline', ...(warning ? { warning } : {}) }
   }
-}
-
-function checkMessage(message: string): string {
-  const text = message.trim()
-  if (!text) throw new AppError('BAD_INPUT', 'The message is empty.', { field: 'message' })
-  if (text.length > MAX_QUESTION_CHARS) {
-    throw new AppError('BAD_INPUT', `The message is ${text.length} characters long; the limit is ${MAX_QUESTION_CHARS}.`, { field: 'message' })
-  }
-  return text
 }
 
 /** The newest turns within both bounds; the newest turn stays even when it alone is over `maxChars`. */

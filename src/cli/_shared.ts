@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline'
 import cliProgress from 'cli-progress'
-import { loadConfig, MAX_QUESTION_CHARS } from '../config.js'
+import { checkQuestionText, loadConfig } from '../config.js'
 import { Engine } from '../engine.js'
 import { AppError, isAppError } from '../errors.js'
 import type { IngestOptions } from '../index/store.js'
@@ -62,12 +62,7 @@ export function ingestProgress(label: string): IngestOptions & { stop(): void } 
 }
 
 export function checkQuestion(question: string | undefined, what = 'question'): string {
-  const text = (question ?? '').trim()
-  if (!text) throw new AppError('BAD_INPUT', `The ${what} is empty: pass it in quotes, e.g. askpapers search "how does LoRA reduce memory?".`, { field: what })
-  if (text.length > MAX_QUESTION_CHARS) {
-    throw new AppError('BAD_INPUT', `The ${what} is ${text.length} characters long; the limit is ${MAX_QUESTION_CHARS}.`, { field: what })
-  }
-  return text
+  return checkQuestionText(question, what, `The ${what} is empty: pass it in quotes, e.g. askpapers search "how does LoRA reduce memory?".`)
 }
 
 export function parseK(value: string | undefined, fallback = 5): number {

@@ -29,13 +29,14 @@ export const evaluate = defineCommand({
       const embedder = await engine.embedder()
       const expected = resolveExpected(questions, engine.index.papers.values())
       const report = await evaluateRetrieval(retriever, (q) => embedder.embeddings.embedQuery(q), questions, expected)
-      const answers = args.answers ? await evaluateAnswers(await engine.answerer(), questions, expected) : undefined
+      const answerer = args.answers ? await engine.answerer() : undefined
+      const answers = answerer ? await evaluateAnswers(answerer, questions, expected) : undefined
       if (args.json) {
         printJson({ split, questions: questions.length, table: report.table, perQuestion: report.perQuestion, ...(answers ? { answers } : {}) })
         return
       }
       process.stdout.write(`Retrieval on ${questions.length} questions (split: ${split})\n\n${formatTable(report)}\n`)
-      if (answers) process.stdout.write(`\nAnswers (${(await engine.answerer()).model}, split: ${split})\n\n${formatAnswerReport(answers)}\n`)
+      if (answers && answerer) process.stdout.write(`\nAnswers (${answerer.model}, split: ${split})\n\n${formatAnswerReport(answers)}\n`)
     } finally {
       await engine.close()
     }
