@@ -10,7 +10,9 @@ const here = dirname(fileURLToPath(import.meta.url))
 const questionsPath = process.argv[2] ?? join(here, 'questions.jsonl')
 const seedsDir = process.argv[3] ?? join(here, '..', 'seeds')
 
-const KINDS = ['paraphrase', 'method', 'multi', 'unanswerable', 'vocab-gap']
+const KINDS = ['paraphrase', 'method', 'multi', 'unanswerable', 'vocab-gap', 'search-box', 'own-words', 'off-topic', 'near-miss']
+// Kinds the corpus cannot answer: no expected paper, no facts.
+const UNANSWERABLE = new Set(['unanswerable', 'off-topic', 'near-miss'])
 const SPLITS = ['dev', 'test']
 // How many expected papers each kind may have: [min, max].
 const EXPECTED_RANGE = {
@@ -19,6 +21,10 @@ const EXPECTED_RANGE = {
   multi: [2, 4],
   unanswerable: [0, 0],
   'vocab-gap': [1, 1],
+  'search-box': [1, 1],
+  'own-words': [1, 1],
+  'off-topic': [0, 0],
+  'near-miss': [0, 0],
 }
 
 const normalise = (s) => s.replace(/\s+/g, ' ').trim()
@@ -64,7 +70,7 @@ readFileSync(questionsPath, 'utf8').split(/\r?\n/).forEach((text, i) => {
     return
   }
   total++
-  const { id, kind, split, question, expected, facts } = q
+  const { id, kind, split, question, expected, facts, about } = q
 
   if (typeof id !== 'string' || !/^q\d{3}$/.test(id)) report(line, `bad id ${JSON.stringify(id)}`)
   else if (seen.has(id)) report(line, `duplicate id ${id} (first on line ${seen.get(id)})`)
@@ -84,8 +90,13 @@ readFileSync(questionsPath, 'utf8').split(/\r?\n/).forEach((text, i) => {
     report(line, `${kind} needs ${min}-${max} expected papers, has ${expected.length}`)
   }
   if (new Set(expected.map(normalise)).size !== expected.length) report(line, 'expected lists a title twice')
-  if (kind === 'unanswerable' ? facts.length !== 0 : facts.length < 1 || facts.length > 3) {
-    report(line, `${kind} needs ${kind === 'unanswerable' ? 'no' : '1-3'} facts, has ${facts.length}`)
+  const none = UNANSWERABLE.has(kind)
+  if (none ? facts.length !== 0 : facts.length < 1 || facts.length > 3) {
+    report(line, `${kind} needs ${none ? 'no' : '1-3'} facts, has ${facts.length}`)
+  }
+  // A near-miss names the paper it is about: that paper must exist, or the question is off-topic.
+  if (kind === 'near-miss' && !(typeof about === 'string' && titles.has(normalise(about)))) {
+    report(line, `near-miss needs "about": the title of the paper it asks about, got ${JSON.stringify(about)}`)
   }
 
   const texts = []

@@ -7,6 +7,7 @@ import { PaperIndex, type IngestCounts, type IngestOptions } from './index/store
 import { Answerer } from './answer/answer.js'
 import { loadPrompts, type Prompts } from './answer/prompts.js'
 import { createChatProvider, type ChatProvider } from './answer/providers.js'
+import { calibrateFusion, type FusionCalibration } from './retrieve/calibrate.js'
 import { DEFAULT_FUSION, Retriever, type FusionOptions } from './retrieve/hybrid.js'
 
 export interface IngestSummary extends IngestCounts {
@@ -77,6 +78,8 @@ export class Engine {
     const { counts, index } = await base.ingest(incoming, () => this.embedder(), this.options.chunking, options)
     this.current = index
     this.retrieverCache = undefined
+    // Measured now, while the embedder is loaded, so the first search does not pay for it.
+    await this.calibration()
     return { papers: index.papers.size, ...counts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
   }
 
@@ -89,9 +92,27 @@ export class Engine {
         this.current.assertCompatible(embedder.info)
         return embedder.embeddings.embedQuery(text)
       }
-      this.retrieverCache = new Retriever(this.current, embedQuery, this.options.fusion)
+      const denseWeight = this.options.fusion.denseWeight ?? (await this.calibration())?.denseWeight
+      this.retrieverCache = new Retriever(this.current, embedQuery, { ...this.options.fusion, denseWeight })
     }
     return this.retrieverCache
+  }
+
+  /**
+   * The fusion calibration of the current index (see `retrieve/calibrate.ts`): read from beside the
+   * index, else measured (about a hundred query embeddings) and stored there. Undefined for a corpus
+   * too small to sample, which then fuses with the prior weight.
+   */
+  async calibration(): Promise<FusionCalibration | undefined> {
+    const index = this.current
+    if (index.isEmpty) return undefined
+    const stored = await index.readNote<FusionCalibration | { queries: 0 }>(CALIBRATION_NOTE)
+    if (stored) return stored.queries > 0 ? (stored as FusionCalibration) : undefined
+    const embedder = await this.embedder()
+    index.assertCompatible(embedder.info)
+    const measured = await calibrateFusion(index, (texts) => embedder.embeddings.embedDocuments(texts), `${embedder.info.provider}:${embedder.info.model}`)
+    await index.writeNote(CALIBRATION_NOTE, measured ?? { queries: 0 })
+    return measured
   }
 
   /** The prompt files, read once. */
@@ -123,6 +144,8 @@ export class Engine {
     if (pending) await (await pending.catch(() => undefined))?.close()
   }
 }
+
+const CALIBRATION_NOTE = 'fusion-calibration'
 
 export function embedderConfig(config: Config): EmbedderConfig {
   switch (config.embedder) {

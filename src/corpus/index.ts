@@ -1,6 +1,7 @@
 export { parseCsv } from './_csv.js'
 export { loadPapers, parseFile } from './_files.js'
 export { parseJsonLines } from './_jsonl.js'
+export { cleanLatex } from './_latex.js'
 export { defaultSeedDir } from './_paths.js'
 export { formatProblem } from './_problem.js'
 export { MAX_ABSTRACT_CHARS, MAX_TITLE_CHARS } from './_record.js'

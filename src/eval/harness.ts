@@ -5,7 +5,9 @@ import { AppError } from '../errors.js'
 import type { Retriever, SearchMode } from '../retrieve/hybrid.js'
 import { ndcgAt, recallAt, reciprocalRank } from './metrics.js'
 
-export const QUESTION_KINDS = ['paraphrase', 'method', 'multi', 'vocab-gap', 'unanswerable'] as const
+export const QUESTION_KINDS = ['paraphrase', 'method', 'multi', 'vocab-gap', 'search-box', 'own-words', 'unanswerable', 'near-miss', 'off-topic'] as const
+/** Kinds whose questions the corpus cannot answer: they are scored by abstention, not retrieval. */
+export const UNANSWERABLE_KINDS: readonly string[] = ['unanswerable', 'near-miss', 'off-topic']
 
 const QuestionSchema = z.object({
   id: z.string().min(1),
@@ -14,6 +16,9 @@ const QuestionSchema = z.object({
   expected: z.array(z.string()),
   facts: z.array(z.string()).default([]),
   split: z.enum(['dev', 'test']).default('dev'),
+  /** near-miss: the paper the question is about, and the detail it asks for that the abstract omits. */
+  about: z.string().optional(),
+  focus: z.string().optional(),
 })
 export type EvalQuestion = z.infer<typeof QuestionSchema>
 
@@ -129,7 +134,7 @@ export async function evaluateRetrieval(
 
 export function formatTable(report: RetrievalReport): string {
   const lines = ['| kind | n | mode | Recall@5 | Recall@10 | MRR | nDCG@10 |', '|---|---|---|---|---|---|---|']
-  const kinds = [...QUESTION_KINDS.filter((k) => k !== 'unanswerable'), 'all']
+  const kinds = [...QUESTION_KINDS.filter((k) => !UNANSWERABLE_KINDS.includes(k)), 'all']
   for (const kind of kinds) {
     for (const mode of Object.keys(report.table) as SearchMode[]) {
       const row = report.table[mode][kind]

@@ -101,6 +101,39 @@ export class PaperIndex {
     return out.sort((a, b) => a.label - b.label)
   }
 
+  /** The `n` chunks nearest to a unit-length vector, nearest first, with cosine similarity. */
+  nearestChunks(vector: number[], n: number): { label: number; similarity: number }[] {
+    if (!this.vectors) return []
+    const result = this.vectors.index.searchKnn(vector, Math.min(n, this.vectors.index.getCurrentCount()))
+    return result.neighbors.map((label, i) => ({ label, similarity: 1 - (result.distances[i] ?? 1) }))
+  }
+
+  /**
+   * A small derived record kept beside the current generation (e.g. the fusion calibration); undefined
+   * when absent or unreadable, since it can always be measured again.
+   */
+  async readNote<T>(name: string): Promise<T | undefined> {
+    if (!this.manifest) return undefined
+    try {
+      return JSON.parse(await readFile(join(this.dataDir, generationName(this.generation), `${name}.json`), 'utf8')) as T
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Writes a note atomically (temporary file, then rename); a failure only costs re-measuring later. */
+  async writeNote(name: string, value: unknown): Promise<void> {
+    if (!this.manifest) return
+    const file = join(this.dataDir, generationName(this.generation), `${name}.json`)
+    const tmp = `${file}.${process.pid}.tmp`
+    try {
+      await writeFile(tmp, JSON.stringify(value, null, 2))
+      await rename(tmp, file)
+    } catch {
+      await rm(tmp, { force: true }).catch(() => undefined)
+    }
+  }
+
   /**
    * Refuses to mix embedders: vectors from two models live in different spaces, so adding to or
    * querying an index built by another embedder would silently return nonsense.

@@ -66,6 +66,28 @@ export class KeywordIndex {
     return Math.log(1 + (n - df + 0.5) / (df + 0.5))
   }
 
+  /**
+   * The BM25 score a document with these fields would get, with this index's idf and average
+   * length: lets a caller score a document as if one of its passages were left out.
+   */
+  scoreFields(query: string, fields: KeywordDoc['fields']): number {
+    const tf = new Map<string, number>()
+    let length = 0
+    for (const field of fields) {
+      for (const term of tokenize(field.text)) {
+        tf.set(term, (tf.get(term) ?? 0) + field.weight)
+        length += field.weight
+      }
+    }
+    const norm = this.k1 * (1 - this.b + (this.b * length) / (this.avgLength || 1))
+    let score = 0
+    for (const term of new Set(tokenize(query))) {
+      const f = tf.get(term)
+      if (f) score += (this.idf(term) * f * (this.k1 + 1)) / (f + norm)
+    }
+    return score
+  }
+
   search(query: string, limit = 100): KeywordHit[] {
     const scores = new Map<number, number>()
     const n = this.ids.length
