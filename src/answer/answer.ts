@@ -8,7 +8,7 @@ import {
   type Reference,
   type SourcePaper,
 } from './citations.js'
-import { asksForQuantity, assessEvidence, composeExtractiveAnswer, statesQuantity, type Evidence } from './offline.js'
+import { assessEvidence, composeExtractiveAnswer, type Evidence } from './offline.js'
 import { formatPapers, type Prompts } from './prompts.js'
 import { StreamInterruptedError, type ChatProvider } from './providers.js'
 
@@ -31,6 +31,8 @@ export interface AnswerResult {
   question: string
   answer: string
   abstained: boolean
+  /** With an abstention, what was looked for and not found ("None of the retrieved abstracts reports the number of GPUs."), when known. */
+  notFound?: string
   references: Reference[]
   related: RelatedPaper[]
   checks: AnswerChecks
@@ -45,8 +47,6 @@ export interface AbstentionGate {
   minDense: number
   /** Abstain when the question names something (DoRA, CO2) the corpus never mentions. */
   unknownNames: boolean
-  /** Abstain when the question asks for a number and the answer states none. */
-  quantities: boolean
 }
 
 /**
@@ -54,8 +54,8 @@ export interface AbstentionGate {
  * judge relevance itself; an LLM is told to abstain on its own, so the gate before it only stops
  * questions nothing in the corpus bears on.
  */
-export const OFFLINE_GATE: AbstentionGate = { minCoverage: 0.2, minDense: 0.52, unknownNames: true, quantities: true }
-export const LLM_GATE: AbstentionGate = { minCoverage: 0.1, minDense: 0.45, unknownNames: false, quantities: false }
+export const OFFLINE_GATE: AbstentionGate = { minCoverage: 0.2, minDense: 0.52, unknownNames: true }
+export const LLM_GATE: AbstentionGate = { minCoverage: 0.1, minDense: 0.45, unknownNames: false }
 
 export interface AskOptions {
   k?: number
@@ -95,10 +95,11 @@ export class Answerer {
     onRetrieval?.(hits)
     const retrievalMs = performance.now() - started
     const evidence = assessEvidence(question, hits, this.deps.retriever)
-    const sources: SourcePaper[] = hits.map((h) => ({ id: h.id, title: h.title, abstract: h.paper.abstract, ...(h.url ? { url: h.url } : {}) }))
+    const sources: SourcePaper[] = hits.map((h) => ({ id: h.id, title: h.title, abstract: h.paper.plainAbstract, ...(h.url ? { url: h.url } : {}) }))
 
     const generationStarted = performance.now()
     let raw = ''
+    let notFound: string | undefined
     let truncated = false
     const weak =
       (evidence.coverage < this.gate.minCoverage && evidence.dense < this.gate.minDense) ||
@@ -122,8 +123,9 @@ export class Answerer {
       const tail = rewriter.end()
       if (tail) onToken?.(tail)
     } else {
-      raw = composeExtractiveAnswer(question, hits, this.deps.retriever, queryVector)
-      if (!raw || (this.gate.quantities && asksForQuantity(question) && !statesQuantity(raw))) raw = ABSTENTION_SENTENCE
+      const extracted = composeExtractiveAnswer(question, hits, this.deps.retriever, queryVector)
+      raw = extracted.text || ABSTENTION_SENTENCE
+      notFound = extracted.notFound
       onToken?.(rewriteCitations(raw, sources.length).text)
     }
 
@@ -133,6 +135,7 @@ export class Answerer {
       question,
       answer: abstained ? ABSTENTION_SENTENCE : cited.answer,
       abstained,
+      ...(abstained && notFound ? { notFound } : {}),
       references: abstained ? [] : cited.references,
       related: abstained ? hits.map((h) => ({ id: h.id, title: h.title, score: h.score, ...(h.url ? { url: h.url } : {}) })) : [],
       checks: { ...cited.checks, evidence: { ...evidence, coverage: round(evidence.coverage), dense: round(evidence.dense) }, truncated },
@@ -162,6 +165,7 @@ export interface AnswerJson {
   question: string
   answer: string
   abstained: boolean
+  notFound?: string
   references: { n: number; id: string; title: string; url: string | null; quote: string }[]
   related?: RelatedPaper[]
   checks: AnswerChecks
@@ -174,6 +178,7 @@ export function toAnswerJson(r: AnswerResult): AnswerJson {
     question: r.question,
     answer: r.answer,
     abstained: r.abstained,
+    ...(r.notFound ? { notFound: r.notFound } : {}),
     references: r.references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })),
     ...(r.abstained ? { related: r.related } : {}),
     checks: r.checks,

@@ -1,5 +1,6 @@
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { termSet } from '../retrieve/tokenize.js'
+import { termSet, tokenize } from '../retrieve/tokenize.js'
+import { answersFocus, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
 import { splitSentences } from './sentences.js'
 
 export interface OfflineOptions {
@@ -39,7 +40,7 @@ export function assessEvidence(question: string, hits: SearchHit[], retriever: R
   const weights = termWeights(question, retriever)
   let coverage = 0
   for (const hit of hits.slice(0, 3)) {
-    coverage = Math.max(coverage, weightedCoverage(weights, termSet(`${hit.title} ${hit.paper.abstract}`)))
+    coverage = Math.max(coverage, weightedCoverage(weights, termSet(`${hit.title} ${hit.paper.plainAbstract}`)))
   }
   return { coverage, dense: Math.max(0, ...hits.map((h) => h.dense)), unknownNames: unknownNames(question, retriever) }
 }
@@ -65,12 +66,24 @@ export function unknownNames(question: string, retriever: Retriever): string[] {
   return [...new Set(out)]
 }
 
+/** An extractive answer, or (empty `text`) the reason the papers do not give what was asked. */
+export interface ExtractiveAnswer {
+  text: string
+  /** Set when nothing retrieved gives what the question asks for: "None of the retrieved abstracts reports …". */
+  notFound?: string
+}
+
 /**
  * The offline answerer: picks the abstract sentences that best answer the question (question-term
  * coverage, dense similarity of their chunk, and the paper's rank), drops near-duplicates, and
  * orders them by paper and by position in the abstract so the answer reads in order. Each sentence
  * is cited with `[n]`, n being the paper's position among `hits`; first-person phrasing of
  * abstracts ("we propose") becomes "the authors propose".
+ *
+ * What the question asks for decides which sentences may answer it (`focus.ts`): a name the
+ * question uses must be mentioned by the paper, a number asked for must be in the sentence with
+ * its noun and unit, and "What is X?" leads with the sentence that defines X in the paper that
+ * introduces it. When no sentence qualifies the answer is empty and `notFound` says what is missing.
  */
 export function composeExtractiveAnswer(
   question: string,
@@ -78,13 +91,22 @@ export function composeExtractiveAnswer(
   retriever: Retriever,
   queryVector: number[] | undefined,
   options: OfflineOptions = DEFAULT_OFFLINE,
-): string {
+): ExtractiveAnswer {
+  const focus = questionFocus(question)
+  const paperTerms = hits.map((hit) => termSet(`${hit.title} ${hit.paper.plainAbstract}`))
+  const missing = focus.names.filter((name) => !paperTerms.some((terms) => mentions(terms, name)))
+  if (missing.length > 0) return { text: '', notFound: `None of the retrieved abstracts mentions ${listOf(missing)}.` }
+  // Papers that mention every name the question uses: the ones it is about.
+  const about = new Set(hits.flatMap((_, i) => (focus.names.every((name) => mentions(paperTerms[i] as Set<string>, name)) ? [i] : [])))
+
+  const sentences = hits.map((hit) => splitSentences(hit.paper.plainAbstract))
   const weights = termWeights(question, retriever)
   const topScore = hits[0]?.score || 1
   const candidates: Candidate[] = []
   hits.forEach((hit, paper) => {
+    if (!about.has(paper)) return
     const chunks = queryVector ? retriever.chunkSimilarities(hit.id, queryVector) : []
-    splitSentences(hit.paper.abstract).forEach((sentence, position) => {
+    sentences[paper]?.forEach((sentence, position) => {
       const terms = termSet(sentence)
       const lexical = weightedCoverage(weights, terms)
       const probe = sentence.slice(0, 60)
@@ -97,20 +119,120 @@ export function composeExtractiveAnswer(
   })
   candidates.sort((a, b) => b.score - a.score || a.paper - b.paper || a.position - b.position)
 
-  const best = candidates[0]?.score ?? 0
+  if (focus.defines) {
+    const defined = defineFrom(focus.defines, hits, sentences)
+    if (defined) return { text: render([defined, ...candidates.filter((c) => c.paper === defined.paper && c.position !== defined.position).slice(0, 1)], sentences) }
+  }
+
+  let pool = candidates
+  let { maxSentences } = options
+  if (isSpecific(focus)) {
+    // Only sentences that state what was asked for, and that share the question's topic beyond it.
+    pool = candidates.filter((c) => answersFocus(focus, c.sentence) && weightedCoverage(withoutFocus(weights, focus), c.terms) > 0)
+    if (pool.length === 0) return { text: '', notFound: `None of the retrieved abstracts reports the ${focus.asked ?? 'detail asked for'}.` }
+    maxSentences = 2
+  }
+
+  const best = pool[0]?.score ?? 0
   const chosen: Candidate[] = []
   const perPaper = new Map<number, number>()
-  for (const c of candidates) {
-    if (chosen.length >= options.maxSentences || c.score < best * options.relativeFloor) break
+  for (const c of pool) {
+    if (chosen.length >= maxSentences || c.score < best * options.relativeFloor) break
     if ((perPaper.get(c.paper) ?? 0) >= options.perPaper) continue
     if (chosen.some((o) => jaccard(o.terms, c.terms) > 0.5)) continue
     chosen.push(c)
     perPaper.set(c.paper, (perPaper.get(c.paper) ?? 0) + 1)
   }
-  // Reading order: papers in the order their best sentence ranked, sentences in abstract order.
+  return { text: render(chosen, sentences) }
+}
+
+/**
+ * Reading order (papers in the order their best sentence ranked, sentences in abstract order), each
+ * sentence made to stand alone (`standAlone`) and cited.
+ */
+function render(chosen: Pick<Candidate, 'paper' | 'position' | 'sentence'>[], sentences: string[][]): string {
   const paperOrder = [...new Set(chosen.map((c) => c.paper))]
-  chosen.sort((a, b) => paperOrder.indexOf(a.paper) - paperOrder.indexOf(b.paper) || a.position - b.position)
-  return chosen.map((c) => cite(thirdPerson(c.sentence), c.paper + 1)).join(' ')
+  const ordered = [...chosen].sort((a, b) => paperOrder.indexOf(a.paper) - paperOrder.indexOf(b.paper) || a.position - b.position)
+  const taken = new Set(ordered.map((c) => `${c.paper}:${c.position}`))
+  return ordered
+    .map((c) => {
+      const abstract = sentences[c.paper] ?? []
+      const previous = abstract[c.position - 1]
+      const withPrevious = previous !== undefined && !taken.has(`${c.paper}:${c.position - 1}`)
+      return standAlone(c.sentence, withPrevious ? previous : undefined)
+        .map((s) => cite(thirdPerson(s), c.paper + 1))
+        .join(' ')
+    })
+    .join(' ')
+}
+
+/**
+ * The paper that introduces `thing` (its title opens with it, as in "LoRA: Low-Rank Adaptation…",
+ * or its abstract proposes it) and its defining sentence: the first that says what the thing is
+ * ("X is…", "X, a…", "we propose X…", "called X"), else the first that names it.
+ */
+function defineFrom(thing: string, hits: SearchHit[], sentences: string[][]): Candidate | undefined {
+  const wanted = tokenize(thing)
+  if (wanted.length === 0) return undefined
+  const has = (text: string): boolean => containsSequence(tokenize(text), wanted)
+  const head = (title: string): string => /^([^:]{1,60}):\s/.exec(title)?.[1] ?? ''
+  const order = [
+    ...hits.flatMap((h, i) => (sameTerms(tokenize(head(h.title)), wanted) ? [i] : [])),
+    ...hits.flatMap((h, i) => (has(head(h.title)) || has(h.title) ? [i] : [])),
+    ...hits.flatMap((_, i) => (sentences[i]?.some((s) => has(s) && INTRODUCES.test(s)) ? [i] : [])),
+  ]
+  for (const paper of new Set(order)) {
+    const list = sentences[paper] ?? []
+    const naming = list.flatMap((sentence, position) => (has(sentence) ? [{ sentence, position }] : []))
+    const pick = naming.find((s) => DEFINES.test(s.sentence) || INTRODUCES.test(s.sentence)) ?? naming[0]
+    if (pick) return { paper, position: pick.position, sentence: pick.sentence, terms: termSet(pick.sentence), score: 1 }
+  }
+  return undefined
+}
+
+const INTRODUCES = /\b(?:we|this (?:paper|work)|the authors)\s+(?:propose|introduce|present|develop|design|release|call|name|dub)s?\b|\b(?:called|named|dubbed|termed)\b/i
+const DEFINES = /\b(?:is|are)\s+(?:an?|the)\s|,\s+(?:an?|the)\s+\w+/i
+
+// Openers that refer back to the previous sentence ("These methods", "To solve this problem"): the
+// sentence means little alone, so the previous one is given with it.
+const DEPENDS =
+  /^(?:(?:these|this|those|such|both|its|their|the above|the former|the latter)\b(?!\s+(?:paper|work|study|article|report)\b)|(?:it|they)\s|(?:to|in order to)\s+(?:solve|address|tackle|overcome|fix|mitigate|remedy|alleviate)\s+(?:this|these|that|the above|such|both)\b|(?:in order to solve|to solve) the above|(?:however|but|yet)[, ]+(?:these|this|those|such|it|they)\b)/i
+// Connectives that only link to what came before: dropped, the rest stands alone.
+const CONNECTIVE =
+  /^(?:then|moreover|furthermore|additionally|in addition|besides|also|finally|thus|hence|therefore|consequently|as a result|to this end|accordingly|in particular|specifically|notably|importantly|meanwhile|next|second(?:ly)?|third(?:ly)?|lastly|first(?:ly)?|further|on the other hand|in contrast|by contrast|instead|overall|in summary|in conclusion|to sum up)\b,?\s+/i
+
+/**
+ * A sentence made to stand on its own, as one or two sentences: a leading connective ("Then,",
+ * "Moreover,") is dropped, and a sentence that refers back ("These methods…", "To address this…")
+ * comes after the sentence it refers to, when that one is known and not already in the answer.
+ */
+export function standAlone(sentence: string, previous?: string): string[] {
+  const trimmed = sentence.trim()
+  if (DEPENDS.test(trimmed)) return previous !== undefined ? [...standAlone(previous), trimmed] : [trimmed]
+  const stripped = trimmed.replace(CONNECTIVE, '')
+  if (stripped === trimmed || stripped.length < 12) return [trimmed]
+  return [stripped.charAt(0).toUpperCase() + stripped.slice(1)]
+}
+
+function mentions(terms: Set<string>, name: string): boolean {
+  const wanted = tokenize(name)
+  return wanted.length > 0 && wanted.every((t) => terms.has(t))
+}
+
+function containsSequence(haystack: string[], needle: string[]): boolean {
+  for (let i = 0; i + needle.length <= haystack.length; i++) if (needle.every((t, j) => haystack[i + j] === t)) return true
+  return false
+}
+
+const sameTerms = (a: string[], b: string[]): boolean => a.length === b.length && a.every((t, i) => t === b[i])
+
+function withoutFocus(weights: Map<string, number>, focus: QuestionFocus): Map<string, number> {
+  const drop = new Set([...focus.terms, ...focus.units])
+  return new Map([...weights].filter(([t]) => !drop.has(t)))
+}
+
+function listOf(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} or ${items.at(-1)}`
 }
 
 /** +1 for a sentence that reports a result, -1 for one that sets the scene, else 0. */
@@ -159,14 +281,4 @@ export function thirdPerson(sentence: string): string {
     .replace(/\bour\b/g, 'their')
     .replace(/\bus\b/g, 'them')
     .replace(/^the authors\b/, 'The authors')
-}
-
-/** "How many…", "what score…": the question wants a number. */
-export function asksForQuantity(question: string): boolean {
-  return /\b(how (many|much)|what (is the |was the )?(score|percentage|accuracy|number|rate|rank|speed-?up|mAP)|which (\w+ )?rank)\b/i.test(question)
-}
-
-/** Whether an answer states any number (citation markers aside). */
-export function statesQuantity(answer: string): boolean {
-  return /\d/.test(answer.replace(/\[[\d,\s–-]+\]/g, ''))
 }

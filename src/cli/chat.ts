@@ -271,7 +271,7 @@ class Repl {
       throw new AppError('BAD_INPUT', `There is no paper [${n}]: ${range}.`)
     }
     const paper = this.options.engine.index.papers.get(ref.id)
-    const abstract = paper?.abstract ?? '(This paper is no longer in the index.)'
+    const abstract = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
     if (this.options.json) {
       printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract })
       return undefined

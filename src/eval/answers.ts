@@ -23,6 +23,8 @@ export interface AnswerReport {
   facts: number
   /** Share of answered questions whose references include an expected paper. */
   citesExpected: number
+  /** Per question kind: how many abstained, and key facts found in the answers given. */
+  byKind: Record<string, { questions: number; abstained: number; facts: number; factsFound: number }>
   perQuestion: { id: string; kind: string; abstained: boolean; answer: string; cited: string[]; factsFound: number; factsTotal: number }[]
 }
 
@@ -75,6 +77,14 @@ export async function evaluateAnswers(answerer: Answerer, questions: EvalQuestio
       factsTotal: relevant.length ? q.facts.length : 0,
     })
   }
+  const byKind: AnswerReport['byKind'] = {}
+  for (const q of perQuestion) {
+    const row = (byKind[q.kind] ??= { questions: 0, abstained: 0, facts: 0, factsFound: 0 })
+    row.questions++
+    if (q.abstained) row.abstained++
+    row.facts += q.factsTotal
+    row.factsFound += q.factsFound
+  }
   const share = (a: number, b: number): number => (b === 0 ? 1 : a / b)
   return {
     questions: questions.length,
@@ -89,6 +99,7 @@ export async function evaluateAnswers(answerer: Answerer, questions: EvalQuestio
     factsPresent: share(found, facts),
     facts,
     citesExpected: share(citesExpected, answered),
+    byKind,
     perQuestion,
   }
 }
@@ -146,5 +157,11 @@ export function formatAnswerReport(r: AnswerReport): string {
     `| unanswerable questions abstained | ${pct(r.correctAbstentions)} | ${r.unanswerable} questions |`,
     `| answers citing an expected paper | ${pct(r.citesExpected)} | answered questions |`,
     `| expected key facts present in answers | ${pct(r.factsPresent)} | ${r.facts} facts |`,
+    '',
+    '| kind | questions | abstained | key facts present |',
+    '|---|---|---|---|',
+    ...Object.entries(r.byKind).map(
+      ([kind, k]) => `| ${kind} | ${k.questions} | ${pct(k.abstained / k.questions)} (${k.abstained}) | ${k.facts ? `${pct(k.factsFound / k.facts)} (${k.factsFound} / ${k.facts})` : '–'} |`,
+    ),
   ].join('\n')
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { HNSWLib } from '@langchain/community/vectorstores/hnswlib'
 import { Document } from '@langchain/core/documents'
 import type { EmbeddingsInterface } from '@langchain/core/embeddings'
-import { paperContentHash, type Paper } from '../corpus/index.js'
+import { cleanLatex, paperContentHash, type Paper } from '../corpus/index.js'
 import { AppError } from '../errors.js'
 import { createChunker, embeddingText, type Chunk, type ChunkOptions } from './chunk.js'
 import type { Embedder, EmbedderInfo } from './embedders/index.js'
@@ -14,6 +14,8 @@ const CURRENT = 'CURRENT'
 
 export interface StoredPaper extends Paper {
   contentHash: string
+  /** The abstract with LaTeX leftovers cleaned (`0.1\\%` → `0.1%`): what is chunked, searched, quoted and shown. `abstract` stays as the source gave it. */
+  plainAbstract: string
 }
 
 export interface ChunkMeta {
@@ -70,7 +72,8 @@ export class PaperIndex {
       if (manifest.formatVersion !== FORMAT_VERSION) {
         throw new AppError('INDEX_CORRUPT', `The index in ${dataDir} was written by another version of askpapers; run \`askpapers ingest --rebuild\`.`)
       }
-      const papers = JSON.parse(await readFile(join(dir, 'papers.json'), 'utf8')) as StoredPaper[]
+      // Indexes written before LaTeX cleaning have no plainAbstract: derive it.
+      const papers = (JSON.parse(await readFile(join(dir, 'papers.json'), 'utf8')) as StoredPaper[]).map((p) => ({ ...p, plainAbstract: p.plainAbstract ?? cleanLatex(p.abstract) }))
       const vectors = manifest.chunks > 0 ? await HNSWLib.load(join(dir, 'hnsw'), NO_EMBEDDINGS) : undefined
       // hnswlib's default ef (10) loses true neighbours once k grows; 200 keeps recall ~1 at this size.
       vectors?.index.setEf(200)
@@ -167,7 +170,7 @@ export class PaperIndex {
     for (const paper of incoming) {
       const contentHash = paperContentHash(paper)
       const old = merged.get(paper.id)
-      const next: StoredPaper = { ...paper, contentHash, sources: unique([...(old?.sources ?? []), ...paper.sources]) }
+      const next: StoredPaper = { ...paper, contentHash, plainAbstract: cleanLatex(paper.abstract), sources: unique([...(old?.sources ?? []), ...paper.sources]) }
       if (!old) counts.added++
       else if (old.contentHash !== contentHash || !sameRecord(old, next)) counts.updated++
       else {
@@ -193,7 +196,7 @@ export class PaperIndex {
     const docs: Document[] = []
     const texts: string[] = []
     for (const paper of merged.values()) {
-      for (const chunk of await chunker(paper)) {
+      for (const chunk of await chunker({ ...paper, abstract: paper.plainAbstract })) {
         const text = embeddingText(paper.title, chunk)
         const meta: ChunkMeta = { chunkId: chunk.id, paperId: paper.id, index: chunk.index, hash: sha256(text) }
         docs.push(new Document({ pageContent: chunk.text, metadata: meta }))

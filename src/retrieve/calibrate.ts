@@ -62,7 +62,7 @@ export async function calibrateFusion(
   if (drawn.length < minQueries) return undefined
 
   const keyword = new KeywordIndex(
-    [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.abstract, weight: 1 }] })),
+    [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })),
   )
   const labelPaper = new Map<number, string>()
   for (const [paperId, list] of byPaper) for (const { label } of list) labelPaper.set(label, paperId)
@@ -77,7 +77,7 @@ export async function calibrateFusion(
   let denseHits = 0
   queries.forEach(({ paper, held }, i) => {
     // Keyword: the paper's score with the passage left out, against every other paper's score.
-    const rest = paper.abstract.replace(held.text, ' ')
+    const rest = paper.plainAbstract.replace(held.text, ' ')
     const target = keyword.scoreFields(held.text, [{ text: paper.title, weight: 2 }, { text: rest, weight: 1 }])
     const ahead = keyword.search(held.text, TOP + 1).filter((h) => h.id !== paper.id && h.score > target).length
     if (target > 0 && ahead < TOP) keywordHits++

@@ -76,7 +76,7 @@ export class Retriever {
   ) {
     this.denseWeight = options.denseWeight ?? PRIOR_DENSE_WEIGHT
     this.papersKw = new KeywordIndex(
-      [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.abstract, weight: 1 }] })),
+      [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })),
     )
     const all = index.chunks()
     for (const { chunk, label } of all) {
