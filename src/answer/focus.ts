@@ -1,3 +1,4 @@
+import { stemmer } from 'stemmer'
 import { termSet, tokenize } from '../retrieve/tokenize.js'
 
 /**
@@ -27,7 +28,7 @@ const QUANTITY_ATTRIBUTES = [
   'dataset size', 'training time', 'training cost', 'compute budget', 'weight decay', 'dropout rate', 'number', 'amount',
   'score', 'accuracy', 'percentage', 'rate', 'ratio', 'rank', 'size', 'count', 'cost', 'price', 'budget', 'speedup',
   'speed-up', 'latency', 'throughput', 'perplexity', 'bleu', 'f1', 'auc', 'map', 'temperature', 'epochs', 'steps',
-  'dimension', 'dimensions', 'hours', 'days', 'memory', 'improvement', 'gain', 'error', 'win rate', 'pass@1',
+  'dimension', 'dimensions', 'length', 'hours', 'days', 'memory', 'improvement', 'gain', 'error', 'win rate', 'pass@1',
 ]
 const OTHER_ATTRIBUTES = [
   'license', 'licence', 'optimizer', 'optimiser', 'affiliation', 'university', 'institution', 'company', 'lab', 'hardware',
@@ -46,7 +47,7 @@ const UNITS: Record<string, string[]> = {
 
 // A number as abstracts write one: digits (7B, 0.1%, 1,000), a multiplier or a number word.
 const NUMBER =
-  /(?:^|[^\p{L}\p{N}-])(?:\d[\d,.]*\s*(?:%|×|x\b|[kmbt]\b)?|(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|trillion|half|double|twice|dozens?)\b)/iu
+  /(?:^|[^\p{L}\p{N}-])(?:\d[\d,.]*\s*(?:%|×|x\b|[kmbt]\b)?|(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|hundred|thousand|million|billion|trillion|half|double|twice|dozens?)\b)/iu
 
 /** Reads a question's focus. Deterministic and cheap: a few patterns over the question's words. */
 export function questionFocus(question: string): QuestionFocus {
@@ -76,7 +77,7 @@ export function questionFocus(question: string): QuestionFocus {
     focus.asked = attribute.text
     // "number" and "amount" are containers: the noun after them is what must be found.
     const after = /\b(?:number|amount) of ([^?.,;]*)/i.exec(q)?.[1]
-    focus.terms = after ? headTerms(nounPhrase(after)) : attribute.quantity ? [] : tokenize(attribute.text)
+    focus.terms = after ? headTerms(nounPhrase(after)) : attribute.terms
     if (after) focus.asked = `number of ${nounPhrase(after)}`
   }
   if (/^(?:when|in what year|in which year)\b/i.test(lower) && !focus.quantity) {
@@ -118,16 +119,27 @@ export function isName(word: string): boolean {
 
 function namesIn(question: string): string[] {
   const words = question.match(/[\p{L}\p{N}]+(?:[-'’.][\p{L}\p{N}]+)*/gu) ?? []
-  return [...new Set(words.map((w) => w.replace(/['’]s$/, '')).filter((w) => isName(w) && !/^(?:I|AI|ML|NLP|LLMs?|GPUs?|TPUs?)$/.test(w)))]
+  return [...new Set(words.map((w) => w.replace(/['’]s$/, '')).filter((w) => isName(w) && !/^(?:I|AI|ML|NLP|LLMs?|GPUs?|TPUs?)$/.test(w) && unitKey(w) === undefined))]
 }
 
-function attributeAsked(lower: string): { text: string; quantity: boolean } | undefined {
-  const lead = /\b(?:what|which|whats|what's)\s+(?:is |was |are |were |did |does |do )?(?:the |its |their |a |an )?(?:exact |total |final |best |optimal |reported |peak |average |maximum |minimum )?([a-z0-9@ -]{2,40})/.exec(lower)
+/**
+ * "What peak learning rate…", "Which optimizer…", "what is the maximum context length…": the noun
+ * phrase after what/which, when it ends in (or starts with) an attribute people ask about.
+ */
+function attributeAsked(lower: string): { text: string; quantity: boolean; terms: string[] } | undefined {
+  const lead = /\b(?:what|which|whats|what's)\s+(?:is |was |are |were |did |does |do )?(?:the |its |their |a |an )?([a-z0-9@ -]{2,60})/.exec(lower)
   if (!lead) return undefined
-  const words = lead[1] ?? ''
+  const phrase = nounPhrase(lead[1] ?? '').toLowerCase()
+  const words = phrase.split(' ')
   for (const [list, quantity] of [[QUANTITY_ATTRIBUTES, true], [OTHER_ATTRIBUTES, false]] as const) {
-    const hit = [...list].sort((a, b) => b.length - a.length).find((a) => new RegExp(`^${escape(a)}\\b`).test(words))
-    if (hit) return { text: hit, quantity }
+    for (const attribute of [...list].sort((a, b) => b.length - a.length)) {
+      const n = attribute.split(' ').length
+      const tail = words.slice(-n).join(' ')
+      const head = words.slice(0, n).join(' ')
+      // A quantity may close the phrase ("peak learning rate"); another attribute must open it, or
+      // "the Lion optimizer" would read as a question about an optimizer rather than about Lion.
+      if (head === attribute || (quantity && tail === attribute)) return { text: phrase, quantity, terms: tokenize(attribute) }
+    }
   }
   return undefined
 }
@@ -158,8 +170,10 @@ function nounPhrase(text: string): string {
 
 /** The stems that must appear: the last word of the phrase is its head ("training tokens" → token). */
 function headTerms(phrase: string): string[] {
-  const terms = tokenize(phrase)
-  return terms.length > 0 ? [terms[terms.length - 1] as string] : []
+  const last = phrase.trim().split(/\s+/).at(-1) ?? ''
+  // The head may be a word the tokenizer drops as too common to search for ("papers", "studies").
+  const terms = tokenize(last)
+  return terms.length > 0 ? terms.slice(-1) : last ? [stemmer(last.toLowerCase())] : []
 }
 
 // Synonyms a sentence may use for a head term the question used.
@@ -174,8 +188,12 @@ const EQUIVALENT: Record<string, string[]> = {
   layer: ['layer'],
 }
 
+// Attributes a percentage states by itself ("reaches 85% on SQuAD" gives an accuracy).
+const PERCENT_STATES = new Set(['accuraci', 'percentag', 'score', 'improv', 'gain', 'error', 'rate'])
+
 function hasTerm(terms: Set<string>, sentence: string, term: string): boolean {
   if (terms.has(term)) return true
+  if (PERCENT_STATES.has(term) && /\d\s?%|percent/.test(sentence)) return true
   const alternatives = EQUIVALENT[term] ?? []
   if (alternatives.some((a) => terms.has(a))) return true
   // "7B", "350M": a model size states its parameters.

@@ -93,11 +93,13 @@ export function composeExtractiveAnswer(
   options: OfflineOptions = DEFAULT_OFFLINE,
 ): ExtractiveAnswer {
   const focus = questionFocus(question)
-  const paperTerms = hits.map((hit) => termSet(`${hit.title} ${hit.paper.plainAbstract}`))
-  const missing = focus.names.filter((name) => !paperTerms.some((terms) => mentions(terms, name)))
+  const texts = hits.map((hit) => `${hit.title} ${hit.paper.plainAbstract}`)
+  const paperTerms = texts.map((text) => termSet(text))
+  const mentionedBy = (i: number, name: string): boolean => mentions(paperTerms[i] as Set<string>, name, texts[i] ?? '')
+  const missing = focus.names.filter((name) => !hits.some((_, i) => mentionedBy(i, name)))
   if (missing.length > 0) return { text: '', notFound: `None of the retrieved abstracts mentions ${listOf(missing)}.` }
   // Papers that mention every name the question uses: the ones it is about.
-  const about = new Set(hits.flatMap((_, i) => (focus.names.every((name) => mentions(paperTerms[i] as Set<string>, name)) ? [i] : [])))
+  const about = new Set(hits.flatMap((_, i) => (focus.names.every((name) => mentionedBy(i, name)) ? [i] : [])))
 
   const sentences = hits.map((hit) => splitSentences(hit.paper.plainAbstract))
   const weights = termWeights(question, retriever)
@@ -214,9 +216,27 @@ export function standAlone(sentence: string, previous?: string): string[] {
   return [stripped.charAt(0).toUpperCase() + stripped.slice(1)]
 }
 
-function mentions(terms: Set<string>, name: string): boolean {
-  const wanted = tokenize(name)
-  return wanted.length > 0 && wanted.every((t) => terms.has(t))
+/**
+ * Whether a paper mentions a name: its terms are all there ("BERT-like" counts as BERT), or, for an
+ * acronym, the words it abbreviates are (MLP: "multi-layer perceptron").
+ */
+function mentions(terms: Set<string>, name: string, text: string): boolean {
+  const base = name.replace(/-(?:like|style|based|type|esque|ish|sized|family)$/i, '')
+  const wanted = tokenize(base)
+  if (wanted.length > 0 && wanted.every((t) => terms.has(t))) return true
+  if (!/^[A-Z]{2,6}s?$/.test(base)) return false
+  const letters = base.replace(/s$/, '').toLowerCase()
+  const initials = (text.match(/[\p{L}]+/gu) ?? []).map((w) => w[0]?.toLowerCase() ?? '').join('')
+  return initials.includes(letters) && abbreviates(text, letters)
+}
+
+/** A run of consecutive words whose initials spell the acronym. */
+function abbreviates(text: string, letters: string): boolean {
+  const words = text.match(/[\p{L}]+/gu) ?? []
+  for (let i = 0; i + letters.length <= words.length; i++) {
+    if ([...letters].every((ch, j) => words[i + j]?.[0]?.toLowerCase() === ch)) return true
+  }
+  return false
 }
 
 function containsSequence(haystack: string[], needle: string[]): boolean {

@@ -16,7 +16,7 @@ const HELP = [
   'Ask a question, then ask follow-ups about the answer:',
   '"how much memory does it save?", "which of those used LoRA?", "the second one?"',
   '',
-  '  /sources     the last answer\'s references, with the supporting quotes',
+  '  /sources     the last answer\'s references and quotes, and what was searched for',
   '  /paper N     the full abstract of reference N of the last answer',
   '  /reset       forget the conversation (the next question is read on its own)',
   '  /save FILE   write the conversation as Markdown to FILE',
@@ -34,6 +34,7 @@ export const chat = defineCommand({
     session: { type: 'string', description: 'Keep the conversation in <data-dir>/sessions/<session>.json and resume it next time' },
     k: { type: 'string', alias: 'k', description: 'Papers to retrieve per answer (default 5)' },
     json: { type: 'boolean', description: 'Print one JSON line per answer (as ask --json, plus standalone and condensedBy)' },
+    verbose: { type: 'boolean', description: 'Show what each follow-up was rewritten to (the question searched for) before its answer' },
   },
   async run({ args }) {
     const k = parseK(args.k)
@@ -51,6 +52,7 @@ export const chat = defineCommand({
         session,
         k,
         json: Boolean(args.json),
+        verbose: Boolean(args.verbose),
         interactive: Boolean(process.stdin.isTTY),
         ...(name === undefined ? {} : { save: () => store.save(name, session) }),
       })
@@ -70,6 +72,8 @@ interface ReplOptions {
   session: ChatSession
   k: number
   json: boolean
+  /** Print the rewritten question before each answer; otherwise only /sources shows it. */
+  verbose: boolean
   /** A person at a terminal: prompt, line editing, Ctrl-C cancels. Otherwise one message per line of stdin. */
   interactive: boolean
   /** Persists the session after each change (with --session). */
@@ -172,7 +176,7 @@ class Repl {
   }
 
   private async ask(message: string): Promise<undefined> {
-    const { json } = this.options
+    const { json, verbose } = this.options
     const dim = paint(this.color, '2')
     const out = new WrappedWriter(this.width, (s) => process.stdout.write(s))
     const controller = new AbortController()
@@ -184,7 +188,7 @@ class Repl {
         k: this.options.k,
         onStandalone: (standalone, { warning }) => {
           if (warning) process.stderr.write(`askpapers: ${warning}\n`)
-          if (!json && standalone !== message) process.stdout.write(`${hang(`(Searching for: ${standalone})`, this.width, '  ').map(dim).join('\n')}\n`)
+          if (verbose && !json && standalone !== message) process.stdout.write(`${hang(`(Searching for: ${standalone})`, this.width, '  ').map(dim).join('\n')}\n`)
         },
         ...(json ? {} : { onToken: (t: string) => out.write(t) }),
       })
@@ -241,22 +245,25 @@ class Repl {
   }
 
   private sources(): undefined {
-    const { references } = this.lastTurn()
+    const { references, message, standalone } = this.lastTurn()
     if (this.options.json) {
       printJson({ command: 'sources', references: references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })) })
       return undefined
     }
-    if (references.length === 0) {
-      process.stdout.write('The last answer cites no papers.\n\n')
-      return undefined
-    }
     const bold = paint(this.color, '1')
     const dim = paint(this.color, '2')
+    // The rewrite of a follow-up is the question that was searched for; it is shown here, not above the answer.
+    const searched = standalone !== message ? hang(`Searched for: ${standalone}`, this.width, '  ').map(dim) : []
+    if (references.length === 0) {
+      process.stdout.write(`${['The last answer cites no papers.', ...searched].join('\n')}\n\n`)
+      return undefined
+    }
     const lines = [bold('Sources of the last answer')]
     for (const r of references) {
       lines.push(...hang(`[${r.n}] ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, this.width, '    '))
       if (r.quote) lines.push(...hang(`“${r.quote}”`, this.width, '    ', '    ').map(dim))
     }
+    lines.push(...searched)
     process.stdout.write(`${lines.join('\n')}\n\n`)
     return undefined
   }

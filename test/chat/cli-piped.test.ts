@@ -22,6 +22,7 @@ const TITLES = [
 ]
 const FIRST = 'How does BitDelta compress fine-tuned models?'
 const FOLLOW_UP = 'how much memory does it save?'
+const STANDALONE = 'How much memory does BitDelta save?'
 const ASK_KEYS = ['question', 'answer', 'abstained', 'references', 'checks', 'model', 'timings']
 
 let ollama: StubServer
@@ -72,9 +73,8 @@ describe('askpapers chat with piped stdin', () => {
     expect(first).toMatchObject({ question: FIRST, standalone: FIRST, condensedBy: 'none', abstained: false })
     expect(first!.references[0].title).toBe(BITDELTA)
 
-    // Found only because the follow-up was rewritten with the conversation's topic and cited paper.
-    expect(followUp).toMatchObject({ question: FOLLOW_UP, condensedBy: 'offline', abstained: false })
-    expect(followUp!.standalone).toBe(`${FOLLOW_UP} (about: BitDelta compress fine-tuned models; papers: "${BITDELTA}")`)
+    // Found only because the follow-up's "it" was resolved to the paper the conversation is about.
+    expect(followUp).toMatchObject({ question: FOLLOW_UP, standalone: STANDALONE, condensedBy: 'offline', abstained: false })
     expect(followUp!.references[0].title).toBe(BITDELTA)
     expect(followUp!.answer).toContain('BitDelta dramatically reduces GPU memory requirements by more than 10x')
 
@@ -95,16 +95,28 @@ describe('askpapers chat with piped stdin', () => {
     const input = [FIRST, FOLLOW_UP, '/sources', '/paper 1', '/paper 9', '/frobnicate', '/help', '/exit', 'never read'].join('\n')
     const run = await runCli(['chat'], { env, input })
     expect(run.code).toBe(2)
-    expect(run.stderr).toBe('askpapers: There is no paper [9]: the last answer cites [1] to [3].\naskpapers: Unknown command /frobnicate: try /help.\n')
+    expect(run.stderr).toBe('askpapers: There is no paper [9]: the last answer cites only [1].\naskpapers: Unknown command /frobnicate: try /help.\n')
     expect(run.stdout.split('\n').filter((l) => l.length > 80)).toEqual([])
     const out = flat(run.stdout)
     expect(out).toMatch(new RegExp(`^askpapers> ${escape(FIRST)} .*\\[1\\]\\. .* References \\[1\\] ${escape(BITDELTA)} \\(p-`))
-    expect(out).toContain(`askpapers> ${FOLLOW_UP} (Searching for: ${FOLLOW_UP} (about: BitDelta compress fine-tuned models; papers: "${BITDELTA}")) `)
-    expect(out).toContain(`askpapers> /sources Sources of the last answer [1] ${BITDELTA} (p-`)
+    // The rewrite is not printed above the answer; /sources shows it after the references.
+    expect(out).not.toContain('Searching for')
+    expect(out).toContain(`askpapers> ${FOLLOW_UP} By enabling the use of a single high-precision base model`)
+    expect(out).toMatch(new RegExp(`askpapers> /sources Sources of the last answer \\[1\\] ${escape(BITDELTA)} \\(p-.* Searched for: ${escape(STANDALONE)} askpapers> /paper 1 `))
     expect(out).toContain(`askpapers> /paper 1 [1] ${BITDELTA} id: p-`)
     expect(out).toContain(flat(bitdelta.abstract))
     expect(out).toContain('askpapers> /help Ask a question, then ask follow-ups about the answer:')
     expect(out).not.toContain('never read')
+  })
+
+  it('prints the rewrite of each follow-up before its answer with --verbose', async () => {
+    const run = await runCli(['chat', '--verbose'], { env, input: [FIRST, FOLLOW_UP, ''].join('\n') })
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const out = flat(run.stdout)
+    // Only for a message that was rewritten: the first question is searched for as typed.
+    expect(out.match(/\(Searching for: /g)).toHaveLength(1)
+    expect(out).toContain(`askpapers> ${FOLLOW_UP} (Searching for: ${STANDALONE}) By enabling the use of a single high-precision base model`)
   })
 
   it('resumes a --session, and starts afresh with a warning when its file is damaged', async () => {
