@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING } from './index/chunk.js'
+import { tokenize } from './retrieve/tokenize.js'
 
 const DEFAULT_PROMPTS_DIR = fileURLToPath(new URL('../prompts', import.meta.url))
 
@@ -16,6 +17,23 @@ export function checkQuestionText(value: string | undefined, field: string, empt
   if (text.length > MAX_QUESTION_CHARS) {
     throw new AppError('BAD_INPUT', `The ${field} is ${text.length} characters long; the limit is ${MAX_QUESTION_CHARS}.`, { field })
   }
+  return text
+}
+
+/**
+ * A question of only stopwords or punctuation ("?", "the of and") matches nothing by its words and
+ * everything by its vector: say so instead of listing five random papers.
+ */
+export function searchableWordsProblem(text: string, field: string): string | undefined {
+  if (tokenize(text).length > 0) return undefined
+  return `The ${field} "${text.length > 40 ? `${text.slice(0, 40)}…` : text}" has no words to search for; ask about a topic, e.g. "how does LoRA reduce memory?".`
+}
+
+/** checkQuestionText, then refuses a question with nothing to search for (see searchableWordsProblem). */
+export function checkSearchableQuestion(value: string | undefined, field: string, emptyMessage?: string): string {
+  const text = checkQuestionText(value, field, emptyMessage)
+  const problem = searchableWordsProblem(text, field)
+  if (problem) throw new AppError('BAD_INPUT', problem, { field })
   return text
 }
 

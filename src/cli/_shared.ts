@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline'
 import cliProgress from 'cli-progress'
-import { checkQuestionText, loadConfig } from '../config.js'
+import { checkSearchableQuestion, loadConfig } from '../config.js'
 import { Engine } from '../engine.js'
 import { AppError, isAppError } from '../errors.js'
 import type { IngestOptions } from '../index/store.js'
@@ -62,7 +62,7 @@ export function ingestProgress(label: string): IngestOptions & { stop(): void } 
 }
 
 export function checkQuestion(question: string | undefined, what = 'question'): string {
-  return checkQuestionText(question, what, `The ${what} is empty: pass it in quotes, e.g. askpapers search "how does LoRA reduce memory?".`)
+  return checkSearchableQuestion(question, what, `The ${what} is empty: pass it in quotes, e.g. askpapers search "how does LoRA reduce memory?".`)
 }
 
 export function parseK(value: string | undefined, fallback = 5): number {

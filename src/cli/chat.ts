@@ -16,7 +16,7 @@ const HELP = [
   'Ask a question, then ask follow-ups about the answer:',
   '"how much memory does it save?", "which of those used LoRA?", "the second one?"',
   '',
-  '  /sources     the last answer\'s references and quotes, and what was searched for',
+  '  /sources     the last answer\'s references, quotes and what was searched for',
   '  /paper N     the full abstract of reference N of the last answer',
   '  /reset       forget the conversation (the next question is read on its own)',
   '  /save FILE   write the conversation as Markdown to FILE',

@@ -1,5 +1,5 @@
 import { z } from '@hono/zod-openapi'
-import { MAX_QUESTION_CHARS } from '../config.js'
+import { MAX_QUESTION_CHARS, searchableWordsProblem } from '../config.js'
 
 // One set of zod schemas validates requests and documents the API (/openapi.json).
 
@@ -11,6 +11,13 @@ const text = (name: string, example: string) =>
     .min(1, { error: `The ${name} is empty.` })
     .max(MAX_QUESTION_CHARS, { error: (issue) => `The ${name} is ${String(issue.input).length} characters long; the limit is ${MAX_QUESTION_CHARS}.` })
     .openapi({ example })
+
+/** A question or query that must have words to search for (a chat message may lean on the conversation instead). */
+const searchable = (name: string, example: string) =>
+  text(name, example).superRefine((value, ctx) => {
+    const problem = searchableWordsProblem(value, name)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
 
 const k = (max: number) =>
   z
@@ -27,7 +34,7 @@ const stream = z.boolean({ error: 'stream must be true or false.' }).optional().
 
 export const AskRequest = z
   .object({
-    question: text('question', 'How does LoRA reduce the memory needed for fine-tuning?'),
+    question: searchable('question', 'How does LoRA reduce the memory needed for fine-tuning?'),
     k: k(MAX_ANSWER_K).optional().openapi({ description: 'Papers to retrieve (default 5).', example: 5 }),
     stream,
   })
@@ -43,7 +50,7 @@ export const ChatRequest = z
   .openapi('ChatRequest')
 
 export const SearchQuery = z.object({
-  q: text('query', 'parameter-efficient fine-tuning').openapi({ param: { name: 'q', in: 'query' } }),
+  q: searchable('query', 'parameter-efficient fine-tuning').openapi({ param: { name: 'q', in: 'query' } }),
   k: z.coerce
     .number({ error: 'k must be a number.' })
     .pipe(k(MAX_SEARCH_K))

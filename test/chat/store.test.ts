@@ -18,7 +18,7 @@ const TURNS: ChatTurn[] = [
   },
   {
     message: 'how much memory does it save?',
-    standalone: 'how much memory does it save? (about: BitDelta compress fine-tuned models; papers: "BitDelta: Your Fine-Tune May Only Be Worth One Bit")',
+    standalone: 'How much memory does BitDelta save?',
     answer: 'It cuts GPU memory by more than 10x [1] and fits more models per GPU [2].',
     abstained: false,
     references: [
@@ -29,7 +29,7 @@ const TURNS: ChatTurn[] = [
   },
   {
     message: 'Does it work for images?',
-    standalone: 'Does it work for images? (about: memory save BitDelta)',
+    standalone: 'Does BitDelta work for images?',
     answer: 'The retrieved papers do not answer this question.',
     abstained: true,
     references: [],
@@ -104,7 +104,7 @@ BitDelta quantizes the fine-tune delta to 1 bit [1].
 
 ## 2. how much memory does it save?
 
-*Standalone question:* how much memory does it save? (about: BitDelta compress fine-tuned models; papers: "BitDelta: Your Fine-Tune May Only Be Worth One Bit")
+*Standalone question:* How much memory does BitDelta save?
 
 It cuts GPU memory by more than 10x [1] and fits more models per GPU [2].
 
@@ -116,7 +116,7 @@ It cuts GPU memory by more than 10x [1] and fits more models per GPU [2].
 
 ## 3. Does it work for images?
 
-*Standalone question:* Does it work for images? (about: memory save BitDelta)
+*Standalone question:* Does BitDelta work for images?
 
 The retrieved papers do not answer this question.
 `)
