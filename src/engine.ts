@@ -5,6 +5,7 @@ import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
 import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
 import { PaperIndex, type IngestCounts, type IngestOptions } from './index/store.js'
 import { Answerer } from './answer/answer.js'
+import { everydaySimilarity, loadEverydayQuestions } from './answer/everyday.js'
 import { loadPrompts, type Prompts } from './answer/prompts.js'
 import { createChatProvider, type ChatProvider } from './answer/providers.js'
 import { calibrateFusion, type FusionCalibration } from './retrieve/calibrate.js'
@@ -134,8 +135,25 @@ export class Engine {
   }
 
   async answerer(): Promise<Answerer> {
-    const [retriever, prompts] = await Promise.all([this.retriever(), this.prompts()])
-    return new Answerer({ retriever, prompts, provider: this.provider() })
+    const [retriever, prompts, everyday] = await Promise.all([this.retriever(), this.prompts(), this.everyday()])
+    return new Answerer({ retriever, prompts, provider: this.provider(), everyday })
+  }
+
+  /**
+   * Similarity to the nearest everyday question (`answer/everyday.ts`), with the background
+   * embedded once per index by its embedder and kept beside it.
+   */
+  private async everyday(): Promise<((v: readonly number[]) => number) | undefined> {
+    const index = this.current
+    if (index.isEmpty) return undefined
+    const model = `${index.manifest?.embedder.provider}:${index.manifest?.embedder.model}`
+    const stored = await index.readNote<{ embedder: string; vectors: number[][] }>(EVERYDAY_NOTE)
+    if (stored?.embedder === model) return everydaySimilarity(stored.vectors)
+    const embedder = await this.embedder()
+    index.assertCompatible(embedder.info)
+    const vectors = await embedder.embeddings.embedDocuments(await loadEverydayQuestions())
+    await index.writeNote(EVERYDAY_NOTE, { embedder: model, vectors: vectors.map((v) => v.map((x) => Math.round(x * 1e5) / 1e5)) })
+    return everydaySimilarity(vectors)
   }
 
   async close(): Promise<void> {
@@ -146,6 +164,7 @@ export class Engine {
 }
 
 const CALIBRATION_NOTE = 'fusion-calibration'
+const EVERYDAY_NOTE = 'everyday-questions'
 
 export function embedderConfig(config: Config): EmbedderConfig {
   switch (config.embedder) {

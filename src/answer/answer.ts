@@ -20,9 +20,14 @@ export interface RelatedPaper {
   score: number
 }
 
+export interface AnswerEvidence extends Evidence {
+  /** Similarity of the question to the nearest everyday, non-research question (absent without dense retrieval). */
+  everyday?: number
+}
+
 export interface AnswerChecks extends CitationChecks {
   /** How strongly the retrieved papers bear on the question (drives abstention). */
-  evidence: Evidence
+  evidence: AnswerEvidence
   /** The model's stream was cut off; the answer holds what arrived. */
   truncated: boolean
 }
@@ -74,9 +79,18 @@ export interface AnswererDeps {
   /** No provider: the offline extractive answerer. */
   provider?: ChatProvider | undefined
   gate?: AbstentionGate
+  /** Similarity of a query vector to the nearest everyday (non-research) question (`everyday.ts`). */
+  everyday?: ((queryVector: readonly number[]) => number) | undefined
 }
 
 export const OFFLINE_MODEL = 'offline-extractive'
+
+/**
+ * A question that looks like everyday talk is still answered when one paper holds this share of its
+ * idf-weighted terms: a search-box query ("What is PEGO?") resembles everyday questions in form
+ * while naming something only the corpus knows.
+ */
+const OFF_TOPIC_MAX_COVERAGE = 0.5
 
 /** Retrieval → abstention gate → generation (LLM or extractive) → citation checks. */
 export class Answerer {
@@ -96,7 +110,8 @@ export class Answerer {
     signal?.throwIfAborted()
     onRetrieval?.(hits)
     const retrievalMs = performance.now() - started
-    const evidence = assessEvidence(question, hits, this.deps.retriever)
+    const evidence: AnswerEvidence = assessEvidence(question, hits, this.deps.retriever)
+    if (this.deps.everyday && queryVector) evidence.everyday = this.deps.everyday(queryVector)
     const sources: SourcePaper[] = hits.map((h) => ({ id: h.id, title: h.title, abstract: h.paper.plainAbstract, ...(h.url ? { url: h.url } : {}) }))
 
     const generationStarted = performance.now()
@@ -106,7 +121,10 @@ export class Answerer {
     const weak =
       (evidence.coverage < this.gate.minCoverage && evidence.dense < this.gate.minDense) ||
       (this.gate.unknownNames && evidence.unknownNames.length > 0)
-    if (hits.length === 0 || weak) {
+    // Nearer to an everyday question than to any passage, and no paper holds half its terms.
+    const offTopic = evidence.everyday !== undefined && evidence.everyday > evidence.dense && evidence.coverage < OFF_TOPIC_MAX_COVERAGE
+    if (offTopic) notFound = 'The question does not seem to be about the research papers in this collection.'
+    if (hits.length === 0 || weak || offTopic) {
       raw = ABSTENTION_SENTENCE
       onToken?.(raw)
     } else if (this.deps.provider) {
@@ -140,7 +158,11 @@ export class Answerer {
       ...(abstained && notFound ? { notFound } : {}),
       references: abstained ? [] : cited.references,
       related: abstained ? hits.map((h) => ({ id: h.id, title: h.title, score: h.score, ...(h.url ? { url: h.url } : {}) })) : [],
-      checks: { ...cited.checks, evidence: { ...evidence, coverage: round(evidence.coverage), dense: round(evidence.dense) }, truncated },
+      checks: {
+        ...cited.checks,
+        evidence: { ...evidence, coverage: round(evidence.coverage), dense: round(evidence.dense), ...(evidence.everyday !== undefined ? { everyday: round(evidence.everyday) } : {}) },
+        truncated,
+      },
       model: this.model,
       timings: {
         embedMs: round(timings.embedMs),

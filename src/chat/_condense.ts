@@ -95,22 +95,25 @@ interface Subject {
  * and read from the last turn only (its clean standalone question and its references):
  *
  * - A cited paper ("the second one", "paper 2", "[2]") becomes its title in quotes.
- * - A message that stands on its own is returned as it is (after that).
- * - Otherwise the previous question's subject (see subjectOf) is written in, in place:
+ * - A message that needs no history (it names its topic, or its pronoun has a name before it, or
+ *   it is a "thanks") is returned with only that done.
+ * - Otherwise the previous question's subject (see subjectOf) is written in, in place, and the
+ *   first letter capitalised:
  *   - "why?", "how so?", "why is that?": the previous question asked again with "why" or "how"
  *     ("How does LoRA cut memory?" → "Why does LoRA cut memory?"), else "Why does LoRA work?".
- *   - The first word that points back: "it", "this method" → the subject; "its" → "LoRA's";
- *     "they", "those", "their" → the names when the subject is several, else the cited papers'
- *     titles ("Which of "A" and "B" used LoRA?"); "the authors" → "the authors of LoRA".
+ *   - The first word that points back: "it", "this method" → the subject; "its" → "LoRA's" (of a
+ *     quoted title: "the data of "…""); "they", "those", "their" → the subject when it is several
+ *     things or a plural ("model soups"), else the cited papers' titles ("Which of "A" and "B"
+ *     used LoRA?"); "the authors" → "the authors of LoRA".
  *   - "and the memory cost?", "what about latency?", "memory?" → "What about LoRA's memory cost?";
  *     "and for images?" → "What about LoRA for images?"; "and QLoRA?", "what about the second
- *     one?" → the previous question with the subject swapped ("How does QLoRA cut memory?");
+ *     one?" → the previous question with its subject swapped ("How does QLoRA cut memory?");
  *     "compared to X?" → "How does LoRA compare with X?".
  *   - "more details", "tell me more" → "Tell me more about LoRA."; a short question naming
  *     nothing ("does quantization help?") → "Does quantization help for LoRA?".
  *
- * Nothing is appended as a tail, and a rewrite of a rewrite carries only the subject, so the
- * question does not grow over the turns.
+ * Nothing is appended as a tail, and the next rewrite reads only the subject back, so questions
+ * do not grow over the turns.
  */
 export function condenseOffline(turns: readonly ChatTurn[], message: string): string {
   const last = turns.at(-1)

@@ -34,6 +34,7 @@ button { font: inherit; cursor: pointer; }
 .refs li.open .title { font-weight: 600; }
 blockquote { margin: 6px 0 4px 0; padding: 6px 10px; border-left: 3px solid var(--accent); background: var(--accent-bg); border-radius: 0 6px 6px 0; }
 .meta { color: var(--muted); font-size: .8rem; margin-top: 10px; }
+.searched { color: var(--muted); font-size: .8rem; margin-top: 8px; } .searched p { margin: 4px 0 0; white-space: pre-wrap; }
 .error { color: var(--err); background: var(--err-bg); border-radius: 6px; padding: 8px 10px; margin: 8px 0 0; }
 .found { font-size: .9rem; margin: 8px 0 0; padding-left: 20px; }
 .found a { color: var(--accent); }
@@ -179,8 +180,13 @@ function showAnswer(turn, result) {
   if (result.abstained && result.related && result.related.length > 0) {
     turn.root.append(el('p', 'status', 'The closest papers:'), paperList(result.related))
   }
-  const standalone = result.standalone && result.standalone !== result.question ? ' · searched for “' + result.standalone + '”' : ''
-  turn.root.append(el('p', 'meta', result.model + ' · ' + Math.round(result.timings.totalMs) + ' ms' + standalone))
+  // A follow-up's rewrite is what was searched for: kept with the sources, folded away, not in the answer's header.
+  if (result.standalone && result.standalone !== result.question) {
+    const searched = el('details', 'searched')
+    searched.append(el('summary', null, 'Searched for'), el('p', null, result.standalone))
+    turn.root.append(searched)
+  }
+  turn.root.append(el('p', 'meta', result.model + ' · ' + Math.round(result.timings.totalMs) + ' ms'))
 }
 
 async function post(message, signal) {
