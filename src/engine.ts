@@ -145,7 +145,8 @@ export class Engine {
    */
   private async everyday(): Promise<((v: readonly number[]) => number) | undefined> {
     const index = this.current
-    if (index.isEmpty) return undefined
+    // A handful of papers gives no baseline of what "near the corpus" means (nor stable idf).
+    if (index.papers.size < MIN_PAPERS_FOR_EVERYDAY) return undefined
     const model = `${index.manifest?.embedder.provider}:${index.manifest?.embedder.model}`
     const stored = await index.readNote<{ embedder: string; vectors: number[][] }>(EVERYDAY_NOTE)
     if (stored?.embedder === model) return everydaySimilarity(stored.vectors)
@@ -165,6 +166,7 @@ export class Engine {
 
 const CALIBRATION_NOTE = 'fusion-calibration'
 const EVERYDAY_NOTE = 'everyday-questions'
+const MIN_PAPERS_FOR_EVERYDAY = 20
 
 export function embedderConfig(config: Config): EmbedderConfig {
   switch (config.embedder) {

@@ -28,7 +28,7 @@ const GENERIC = new Set(
     'much many well good better best compare comparison differ difference different mean means meaning say says said know ' +
     'think give get make like kind example examples detail details less else exactly really just please one ones thing ' +
     'things way ways happen role help need want important main key idea ideas result results elaborate clarify expand ' +
-    'summarize summarise summary further again hello hi thanks thank ok okay yes sure'
+    'summarize summarise summary further again come hello hi thanks thank ok okay yes sure'
   )
     .split(' ')
     .map((w) => stemmer(w)),
@@ -158,7 +158,8 @@ function leansOnHistory(resolved: string, own: string, hasReference: boolean): b
  * in the same text: in "What is LoRA and why does it work?" the "it" is LoRA. A quoted title counts as a name.
  */
 function anaphor(text: string): RegExpExecArray | undefined {
-  const masked = text.replace(QUOTED, (q) => `"${'Q'.repeat(Math.max(2, q.length - 2))}"`.slice(0, q.length))
+  // Same length, so positions carry over; the placeholder reads as a name.
+  const masked = text.replace(QUOTED, (q) => `"${'Q'.repeat(q.length - 2)}"`)
   const match = ANAPHOR.exec(masked)
   if (!match || namesIn(masked.slice(0, match.index)).length > 0) return undefined
   return match
@@ -272,6 +273,7 @@ function leadIn(text: string): LeadIn {
   return (masked.match(WORD) ?? []).length <= 4 && !HAS_AUX.test(masked) ? { kind: 'about', rest: stripEnd(after) } : { kind: 'none', text }
 }
 
+/** The follow-up with the subject written in: the rules listed at condenseOffline, in that order. */
 function rewrite(text: string, subject: Subject, last: ChatTurn): string {
   const all = list(subject.parts)
   const lead = leadIn(text.trim())

@@ -1,4 +1,6 @@
 import type { AnswerResult } from '../answer/answer.js'
+import { thirdPerson } from '../answer/offline.js'
+import { splitSentences } from '../answer/sentences.js'
 
 const wrap = (on: boolean, code: string) => (s: string): string => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
 
@@ -9,15 +11,24 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
   const warn = wrap(color, '33')
   const lines: string[] = []
   if (result.abstained) {
+    if (result.notFound) lines.push(...hang(result.notFound, width, ''))
     if (result.related.length > 0) {
       lines.push('', bold('Closest papers (they do not answer it, but may help):'))
       for (const r of result.related) lines.push(...hang(`- ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, width, '  '))
     }
   } else {
     lines.push('', bold('References'))
+    const shown = new Set<string>([...splitSentences(result.answer)].map(flat))
     for (const ref of result.references) {
       lines.push(...hang(`[${ref.n}] ${ref.title}${ref.url ? ` ${ref.url}` : ''} (${ref.id})`, width, '    '))
-      if (ref.quote) lines.push(...hang(dim(`“${ref.quote}”`), width, '    ', '    '))
+      // An extractive answer already is the quote: show only what the answer does not repeat, once.
+      const fresh = splitSentences(ref.quote).filter((q) => {
+        const key = flat(thirdPerson(q))
+        const repeated = [...shown].some((s) => s.includes(key) || key.includes(s))
+        shown.add(key)
+        return !repeated
+      })
+      if (fresh.length > 0) lines.push(...hang(dim(`“${fresh.join(' ')}”`), width, '    ', '    '))
     }
   }
   const c = result.checks
@@ -27,6 +38,9 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
   for (const u of c.unsupportedCitations) lines.push(...hang(warn(`! [${u.n}] may not support: ${u.sentence}`), width, '  '))
   return lines.join('\n')
 }
+
+/** Letters and digits only, lower-cased, citation markers dropped: for "is this sentence already shown?". */
+const flat = (text: string): string => text.replace(/\[[\d,\s–-]+\]/g, '').toLowerCase().replace(/[^\p{L}\p{N}]+/gu, '')
 
 /** Word-wraps one logical line so it stays readable in an 80-column terminal. */
 export function hang(text: string, width: number, indent: string, first = ''): string[] {

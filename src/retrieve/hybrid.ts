@@ -147,7 +147,8 @@ export class Retriever {
     }
 
     const denseWeight = mode === 'keyword' ? 0 : mode === 'dense' ? 1 : this.denseWeight
-    const kwNorm = minMax(keyword, this.options.fusionDepth)
+    // A paper sharing no term with the query has no keyword score at all; any paper has a cosine.
+    const kwNorm = minMax(new Map([...keyword].filter(([, s]) => s > 0)), this.options.fusionDepth)
     const denseNorm = minMax(dense, this.options.fusionDepth)
     const scored: { id: string; score: number }[] = []
     for (const id of new Set([...kwNorm.keys(), ...denseNorm.keys()])) {
@@ -200,7 +201,7 @@ export class Retriever {
  * question style (README, "Fusion"), as Bruch et al. (2022) found in and out of domain.
  */
 function minMax(scores: Map<string, number>, depth: number): Map<string, number> {
-  const top = [...scores].filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, depth)
+  const top = [...scores].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, depth)
   const max = top[0]?.[1] ?? 0
   const min = top.at(-1)?.[1] ?? 0
   return new Map(top.map(([id, s]) => [id, max > min ? (s - min) / (max - min) : 1]))

@@ -39,6 +39,7 @@ describe('condenseOffline', () => {
     // Too little of its own: the subject comes in, as a sentence.
     ['why?', 'Why does BitDelta compress fine-tuned models?'],
     ['why is that?', 'Why does BitDelta compress fine-tuned models?'],
+    ['how come?', 'How does BitDelta compress fine-tuned models?'],
     ['memory?', "What about BitDelta's memory?"],
     ['and latency?', "What about BitDelta's latency?"],
     ['and the memory cost?', "What about BitDelta's memory cost?"],
