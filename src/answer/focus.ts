@@ -11,6 +11,8 @@ export interface QuestionFocus {
   quantity: boolean
   /** Stemmed terms an answering sentence must contain: the head noun of what is asked for. */
   terms: string[]
+  /** "How many X": the sentence must count X — a number within two words before it ("8 A100 GPUs"). */
+  counts?: string
   /** Units the answer must be stated in (stemmed), e.g. `hour`, `gb`. */
   units: string[]
   /** What is asked for, in the question's words, for the abstention note ("number of GPUs"). */
@@ -38,7 +40,7 @@ const OTHER_ATTRIBUTES = [
 
 // Units a question can name; each maps to the stems that state it in a sentence.
 const UNITS: Record<string, string[]> = {
-  hour: ['hour', 'hr', 'h'], day: ['day'], minut: ['minut', 'min'], second: ['second', 'sec', 's'], week: ['week'],
+  hour: ['hour', 'hr', 'h'], dai: ['dai', 'day'], minut: ['minut', 'min'], second: ['second', 'sec', 's'], week: ['week'],
   gb: ['gb', 'gigabyt'], gigabyt: ['gb', 'gigabyt'], mb: ['mb', 'megabyt'], tb: ['tb', 'terabyt'],
   kg: ['kg', 'kilogram'], kilogram: ['kg', 'kilogram'], ton: ['ton', 'tonn'], dollar: ['dollar', 'usd', '$'], usd: ['dollar', 'usd', '$'],
   euro: ['euro', 'eur', '€'], flop: ['flop'], kwh: ['kwh'], watt: ['watt', 'w'], millisecond: ['millisecond', 'ms'], ms: ['millisecond', 'ms'],
@@ -66,6 +68,7 @@ export function questionFocus(question: string): QuestionFocus {
       if (phrase) {
         focus.asked = kind === 'many' ? `number of ${phrase}` : `amount of ${phrase}`
         focus.terms = headTerms(phrase)
+        if (kind === 'many' && focus.terms[0]) focus.counts = focus.terms[0]
       }
     } else if (kind === 'long') focus.asked = 'duration'
     else focus.asked = kind === 'much' ? 'amount' : `${kind === 'often' ? 'frequency' : kind === 'fast' ? 'speed' : 'size'}`
@@ -101,6 +104,7 @@ export function answersFocus(focus: QuestionFocus, sentence: string): boolean {
   const terms = termSet(sentence)
   if (focus.quantity && !NUMBER.test(withoutNames(sentence))) return false
   for (const term of focus.terms) if (!hasTerm(terms, sentence, term)) return false
+  if (focus.counts && !countsNoun(sentence, focus.counts)) return false
   for (const unit of focus.units) if (!(UNITS[unit] ?? [unit]).some((u) => terms.has(u) || (u.length === 1 ? false : sentence.toLowerCase().includes(u)) || unitSuffix(sentence, u))) return false
   return true
 }
@@ -198,6 +202,19 @@ function hasTerm(terms: Set<string>, sentence: string, term: string): boolean {
   if (alternatives.some((a) => terms.has(a))) return true
   // "7B", "350M": a model size states its parameters.
   return term === 'paramet' && /\b\d+(?:\.\d+)?\s?[BMK]\b/.test(sentence)
+}
+
+/** A number, then at most two words, then the counted noun (the caller has checked a number is there): "8 A100 GPUs", "three billion parameters", "7B". */
+function countsNoun(sentence: string, stem: string): boolean {
+  if (stem === 'paramet' && /\b\d+(?:\.\d+)?\s?[BMK]\b/.test(sentence)) return true
+  const words = sentence.match(/[\p{L}\p{N}][\p{L}\p{N}.,%×-]*/gu) ?? []
+  const same = (word: string): boolean => {
+    const t = tokenize(word)
+    return t.includes(stem) || (EQUIVALENT[stem] ?? []).some((a) => t.includes(a))
+  }
+  if (words.some((word, i) => NUMBER.test(` ${word}`) && words.slice(i + 1, i + 4).some(same))) return true
+  // "reduces the number of trainable parameters by 10,000 times": the count, stated as a change.
+  return words.some((word, i) => word.toLowerCase() === 'number' && words[i + 1]?.toLowerCase() === 'of' && words.slice(i + 2, i + 5).some(same))
 }
 
 function unitKey(word: string): string | undefined {
