@@ -1,6 +1,6 @@
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
 import { termSet, tokenize } from '../retrieve/tokenize.js'
-import { answersFocus, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
+import { answersFocus, isName, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
 import { splitSentences } from './sentences.js'
 
 export interface OfflineOptions {
@@ -55,11 +55,9 @@ export function unknownNames(question: string, retriever: Retriever): string[] {
   const words = question.match(/[\p{L}\p{N}]+(?:[-'’][\p{L}\p{N}]+)*/gu) ?? []
   for (const word of words) {
     const bare = word.replace(/['’]s$/, '')
-    const acronymOrMixed = /\p{Lu}.*\p{Lu}/u.test(bare) || /\p{Ll}\p{Lu}/u.test(bare)
-    const lettersWithDigits = /\p{L}/u.test(bare) && /\p{N}/u.test(bare) && !/^\d+(?:\.\d+)?[-]?\p{L}{1,4}$/u.test(bare)
     // Capitalised plain words (Mamba, but also Dante, Semitic) are left out: paraphrasing users use
     // them for things the abstracts name differently, and abstaining on those costs real answers.
-    if (!acronymOrMixed && !lettersWithDigits) continue
+    if (!isName(bare)) continue
     const terms = termSet(bare)
     if (terms.size > 0 && [...terms].every((t) => retriever.documentFrequency(t) === 0)) out.push(bare)
   }

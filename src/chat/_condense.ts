@@ -1,5 +1,6 @@
 import { stemmer } from 'stemmer'
 import type { Reference } from '../answer/citations.js'
+import { isName } from '../answer/focus.js'
 import type { Prompts } from '../answer/prompts.js'
 import { StreamInterruptedError, type ChatProvider } from '../answer/providers.js'
 import { MAX_QUESTION_CHARS } from '../config.js'
@@ -217,12 +218,6 @@ function looksLikeName(word: string, sentenceStart: boolean): boolean {
   return isName(word) || (!sentenceStart && /^\p{Lu}\p{Ll}/u.test(word) && contentTerms(word).length > 0)
 }
 
-/** Written like a name: an acronym or mixed case (LoRA, MT-Bench), or letters with digits (GPT-4, not 10x). */
-function isName(word: string): boolean {
-  const bare = word.replace(/['’]s$/, '')
-  const lettersWithDigits = /\p{L}/u.test(bare) && /\p{N}/u.test(bare) && !/^\d+(?:\.\d+)?-?\p{L}{1,4}$/u.test(bare)
-  return /\p{Lu}.*\p{Lu}/u.test(bare) || /\p{Ll}\p{Lu}/u.test(bare) || lettersWithDigits
-}
 
 /** "What is X?", "Tell me about X", "How does X affect Y?": X, when it is a short phrase with a content word. */
 function mainPhrase(question: string): string | undefined {
