@@ -78,6 +78,10 @@ const Checks = z
   .object({
     markersTotal: z.number().int(),
     invalidMarkers: z.array(z.string()),
+    reformattedMarkers: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Citations the model wrote in another format ("(1)", "[Paper 2]", "【1】"), as written; rewritten to [n].' }),
     uncitedSentences: z.array(z.string()),
     unsupportedCitations: z.array(z.object({ n: z.number().int(), sentence: z.string() })),
     evidence: z.object({ coverage: z.number(), dense: z.number(), unknownNames: z.array(z.string()) }),

@@ -165,7 +165,7 @@ const providers: [string, (chat: ChatHandler) => Promise<ChatProvider>][] = [
 ]
 const play = (script: ChatScript): ChatHandler => () => ({ script })
 
-describe.each(providers)('a reasoning model through %s', (_name, provider) => {
+describe.each(providers)('a local model through %s', (_name, provider) => {
   it('never shows <think>…</think> as the answer, nor reads citations from it', async () => {
     const { result, streamed } = await ask(
       await provider(
@@ -208,6 +208,17 @@ describe.each(providers)('a reasoning model through %s', (_name, provider) => {
   it('fails with the server’s message when the error comes before any text', async () => {
     const failing = await provider(play({ deltas: [], streamError: 'CUDA error: out of memory' }))
     await expect(ask(failing)).rejects.toMatchObject({ code: 'PROVIDER_UNAVAILABLE', message: expect.stringMatching(/failed: CUDA error: out of memory/) })
+  })
+
+  it('rewrites citations in the formats models use instead of [n]', async () => {
+    const { result, streamed } = await ask(
+      await provider(play({ answer: 'They freeze the pretrained weights (1). Others train a prefix [Paper 2]. Some quantize the delta 【3†source】.' })),
+    )
+    expect(result.answer).toBe('They freeze the pretrained weights [1]. Others train a prefix [2]. Some quantize the delta [3].')
+    expect(streamed).toBe(result.answer)
+    expect(result.references.map((r) => r.n)).toEqual([1, 2, 3])
+    expect(result.checks.reformattedMarkers).toEqual(['(1)', '[Paper 2]', '【3†source】'])
+    expect(formatReferences(result).replace(/\s+/g, ' ')).toContain('! The model cited in its own format ((1) [Paper 2] 【3†source】); rewritten as [n].')
   })
 
   it('removes a citation to a paper number it was never given', async () => {
