@@ -93,7 +93,7 @@ const NUMBERED_THING = new RegExp(
  * run — with the whitespace before it — and decides each character the same way however the text
  * was split. Parenthesised numbers count only with `k` (the papers retrieved), citing only 1..k.
  */
-export function createMarkerScanner(k?: number): MarkerScanner {
+export function createMarkerScanner(k?: number, { canonicalOnly = false }: { canonicalOnly?: boolean } = {}): MarkerScanner {
   let pending = ''
   // The end of the text let go so far, as written: it tells "weights (1)." from "Eq. (1)".
   let before = ''
@@ -124,7 +124,7 @@ export function createMarkerScanner(k?: number): MarkerScanner {
   // Past MAX_PENDING characters (runaway whitespace or "[1] [1] [1] …") it decides as if the text
   // ended there, so the buffer stays bounded; that depends only on the text, never on the pieces.
   const settle = (final: boolean): void => {
-    const scan = scanRun(pending, before, k)
+    const scan = scanRun(pending, before, k, canonicalOnly)
     if (scan.waiting && !final && pending.length <= MAX_PENDING) return
     pending = ''
     if (scan.run === undefined) {
@@ -168,14 +168,14 @@ interface Scan {
   tail: string
 }
 
-function scanRun(text: string, before: string, k: number | undefined): Scan {
+function scanRun(text: string, before: string, k: number | undefined, canonicalOnly: boolean): Scan {
   const lead = leadingSpace(text)
   const found: { marker: Marker; positional: boolean; trail: string }[] = []
   let pos = lead.length
   for (;;) {
     const closer = CLOSERS[text.charAt(pos)]
     const close = closer === undefined ? -1 : text.indexOf(closer, pos)
-    const read = close === -1 ? undefined : readMarker(text.slice(pos, close + 1), k)
+    const read = close === -1 ? undefined : readMarker(text.slice(pos, close + 1), k, canonicalOnly)
     if (read === undefined) break
     const { positional, ...marker } = read
     const trail = leadingSpace(text.slice(close + 1))
@@ -204,8 +204,8 @@ function scanRun(text: string, before: string, k: number | undefined): Scan {
 type Read = Omit<Marker, 'start' | 'end'> & { positional: boolean }
 
 /** Reads `text` (opener to closer) as a marker; a parenthesised number only if it cites papers 1..k. */
-function readMarker(text: string, k: number | undefined): Read | undefined {
-  if (!isAnyForm(text)) return undefined
+function readMarker(text: string, k: number | undefined, canonicalOnly: boolean): Read | undefined {
+  if (!isAnyForm(text) || (canonicalOnly && !CANONICAL.test(text))) return undefined
   const numbers = markerNumbers(text)
   // "(2)" may be an enumeration, an equation or a year; in range, the caller checks where it stands.
   const positional = text.startsWith('(') && !/[a-z†]/i.test(text)

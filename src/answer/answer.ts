@@ -151,6 +151,8 @@ export class Answerer {
     const notes: string[] = []
     // The papers the answer's [n] refer to: those the model was shown, in order.
     let prompted = sources
+    // The model's text may cite as "(1)" or "[Paper 1]"; text askpapers composed cites only as [n].
+    let modelWrote = false
     const weak =
       (evidence.coverage < this.gate.minCoverage && evidence.dense < this.gate.minDense) ||
       (this.gate.unknownNames && evidence.unknownNames.length > 0)
@@ -162,6 +164,7 @@ export class Answerer {
       onToken?.(raw)
     } else if (this.deps.provider) {
       const provider = this.deps.provider
+      modelWrote = true
       const fitted = await this.fitPrompt(question, hits, sources, await provider.contextWindow())
       prompted = fitted.papers
       context = fitted.context
@@ -198,10 +201,10 @@ export class Answerer {
       const extracted = composeExtractiveAnswer(question, hits, this.deps.retriever, queryVector)
       raw = extracted.text || ABSTENTION_SENTENCE
       notFound = extracted.notFound
-      onToken?.(rewriteCitations(raw, sources.length).text)
+      onToken?.(rewriteCitations(raw, sources.length, OWN_TEXT).text)
     }
 
-    const cited = finalizeAnswer(raw, prompted)
+    const cited = finalizeAnswer(raw, prompted, modelWrote ? {} : OWN_TEXT)
     const abstained = isAbstention(cited.answer) || (cited.answer.trim() === '' && !truncated)
     const result: AnswerResult = {
       question,
@@ -287,6 +290,9 @@ export class Answerer {
     }
   }
 }
+
+/** Citation reading for text askpapers composed from abstracts: only its own `[n]` markers are citations. */
+const OWN_TEXT = { modelForms: false } as const
 
 /** Passages per paper when whole abstracts do not fit the model's context. */
 const PASSAGES_WHEN_SHORT = 2

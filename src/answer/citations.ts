@@ -97,6 +97,14 @@ export function parseMarkers(text: string, k?: number): Marker[] {
   return markers
 }
 
+export interface MarkerOptions {
+  /**
+   * Also read the forms models write instead of `[n]` (`(1)`, `[Paper 2]`, `【3】`); off for text
+   * askpapers composed itself, whose quoted abstract sentences may hold "(2)" that cites nothing.
+   */
+  modelForms?: boolean
+}
+
 /**
  * Rewrites a streamed answer: drops markers citing no retrieved paper (numbered 1..k), renumbers the
  * rest by first use, merges adjacent markers (`[3][1]` → `[1, 2]`) and re-emits each as a sorted list,
@@ -105,9 +113,9 @@ export function parseMarkers(text: string, k?: number): Marker[] {
  * Only a possible marker at the end of the text so far is held back — with the whitespace before it,
  * since removing the marker may remove that too — so the output never depends on how the text was split.
  */
-export function createCitationRewriter(k: number): CitationRewriter {
+export function createCitationRewriter(k: number, { modelForms = true }: MarkerOptions = {}): CitationRewriter {
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a non-negative integer, got ${k}`)
-  const scanner = createMarkerScanner(k)
+  const scanner = createMarkerScanner(k, { canonicalOnly: !modelForms })
   const renumbered = new Map<number, number>()
   const cited: number[] = []
   const invalidMarkers: string[] = []
@@ -157,8 +165,8 @@ export function createCitationRewriter(k: number): CitationRewriter {
 }
 
 /** The non-streaming rewrite: the same as pushing the whole text at once. */
-export function rewriteCitations(text: string, k: number): { text: string; state: RewriteState } {
-  const rewriter = createCitationRewriter(k)
+export function rewriteCitations(text: string, k: number, options: MarkerOptions = {}): { text: string; state: RewriteState } {
+  const rewriter = createCitationRewriter(k, options)
   const out = rewriter.push(text) + rewriter.end()
   return { text: out, state: rewriter.state() }
 }
@@ -196,8 +204,8 @@ export function idfWeights(documents: readonly string[]): Map<string, number> {
  * Rewrites the answer's citations against the retrieved papers (numbered 1..k in `papers`' order),
  * lists the cited papers with a supporting quote each, and reports what a reader should distrust.
  */
-export function finalizeAnswer(text: string, papers: readonly SourcePaper[]): CitedAnswer {
-  const { text: answer, state } = rewriteCitations(text, papers.length)
+export function finalizeAnswer(text: string, papers: readonly SourcePaper[], options: MarkerOptions = {}): CitedAnswer {
+  const { text: answer, state } = rewriteCitations(text, papers.length, options)
   const idf = idfWeights(papers.map((paper) => paper.abstract))
   const uncitedSentences: string[] = []
   const unsupportedCitations: { n: number; sentence: string }[] = []

@@ -481,3 +481,12 @@ describe('finalizeAnswer', () => {
     },
   )
 })
+
+describe('text askpapers composed itself', () => {
+  it('reads only [n] as a citation, so a quoted "(2)" or "[Paper 1]" stays text', () => {
+    const text = 'It improves GLUE scores (2) over the baseline as in [Paper 1] [1].'
+    expect(rewriteCitations(text, 5, { modelForms: false }).text).toBe('It improves GLUE scores (2) over the baseline as in [Paper 1] [1].')
+    expect(rewriteCitations('It improves GLUE scores (2).', 5, { modelForms: false }).state.reformattedMarkers).toEqual([])
+    expect(rewriteCitations('It improves GLUE scores (2).', 5).text).toBe('It improves GLUE scores [1].')
+  })
+})
