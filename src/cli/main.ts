@@ -4,12 +4,13 @@ import { ask } from './ask.js'
 import { chat } from './chat.js'
 import { evaluate } from './eval.js'
 import { ingest } from './ingest.js'
+import { mcp } from './mcp.js'
 import { search } from './search.js'
 import { serve } from './serve.js'
 
 const main = defineCommand({
   meta: { name: 'askpapers', version: '0.1.0', description: 'Cited answers from research-paper abstracts' },
-  subCommands: { ingest, search, ask, chat, eval: evaluate, serve },
+  subCommands: { ingest, search, ask, chat, eval: evaluate, serve, mcp },
 })
 
 /** Exit codes by error kind, documented in the README. */

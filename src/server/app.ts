@@ -11,8 +11,10 @@ import type { Prompts } from '../answer/prompts.js'
 import type { ChatProvider } from '../answer/providers.js'
 import { ChatSession, type ChatTurnResult } from '../chat/index.js'
 import type { StoredPaper } from '../index/store.js'
+import { mcpHttpHandler } from '../mcp/index.js'
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
 import { ApiError, toApiError, validationError } from './_errors.js'
+import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
 import { pageHeaders, renderPage } from './_page.js'
 import {
   AnswerResponse,
@@ -108,7 +110,7 @@ export function createApp({
   app.use(accessLog(log, now))
   app.use(requestId())
   if (corsOrigins.length > 0) {
-    app.use(cors({ origin: corsOrigins, allowMethods: ['GET', 'POST'], allowHeaders: ['Content-Type', 'Authorization', 'X-Request-Id'], exposeHeaders: ['X-Request-Id'], maxAge: 600 }))
+    app.use(cors({ origin: corsOrigins, allowMethods: ['GET', 'POST'], allowHeaders: ['Content-Type', 'Authorization', 'X-Request-Id', 'Mcp-Protocol-Version', 'Mcp-Session-Id'], exposeHeaders: ['X-Request-Id'], maxAge: 600 }))
   }
   if (apiKey) app.use('/v1/*', bearer(apiKey))
   app.use(
@@ -121,6 +123,12 @@ export function createApp({
     }),
   )
   app.use('/v1/*', deadline(requestTimeoutMs))
+
+  // The MCP tools (src/mcp) over Streamable HTTP, behind the same key and deadline as /v1.
+  const mcp = mcpHttpHandler({ deps: { retriever, answerer, papers: index.papers }, log, maxBodyBytes })
+  if (apiKey) app.use('/mcp', bearer(apiKey))
+  app.use('/mcp', deadline(requestTimeoutMs))
+  app.all('/mcp', (c) => mcp(c.req.raw, { signal: c.get('signal') }))
 
   app.openapi(routes.ask, (c) => {
     const { question, k, stream } = c.req.valid('json')
@@ -188,6 +196,9 @@ export function createApp({
 
   app.openapi(routes.openapi, (c) => c.json(openApiDocument(app), 200))
 
+  // OpenAI-compatible chat completions and model list, for chat UIs and the openai clients (./_openai.ts).
+  mountOpenAI(app, { answerer, prompts, provider, papers: index.papers, log, maxRemembered: maxSessions })
+
   app.notFound((c) => {
     throw new ApiError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}; /openapi.json lists the API.`)
   })
@@ -196,7 +207,7 @@ export function createApp({
     const failure = toApiError(error)
     logUnexpected(c, failure)
     if (failure.status === 401) c.header('WWW-Authenticate', 'Bearer')
-    return c.json(failure.body(), failure.status)
+    return isOpenAIPath(c.req.path) ? openAIError(c, failure) : c.json(failure.body(), failure.status)
   })
 
   app.openAPIRegistry.registerComponent('securitySchemes', 'bearerAuth', {

@@ -311,7 +311,7 @@ describe('GET /openapi.json', () => {
     const doc = await (await app.request('/openapi.json')).json()
     expect(doc.openapi).toMatch(/^3\./)
     const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
-    expect(routes.sort()).toEqual(['GET /', 'GET /health', 'GET /openapi.json', 'GET /v1/papers/{id}', 'GET /v1/search', 'POST /v1/ask', 'POST /v1/chat'])
+    expect(routes.sort()).toEqual(['GET /', 'GET /health', 'GET /openapi.json', 'GET /v1/models', 'GET /v1/models/{model}', 'GET /v1/papers/{id}', 'GET /v1/search', 'POST /v1/ask', 'POST /v1/chat', 'POST /v1/chat/completions'])
     const ask = doc.paths['/v1/ask'].post
     expect(Object.keys(ask.responses).sort()).toEqual(['200', '400', '401', '413', '415', '503', '504'])
     expect(Object.keys(ask.responses['200'].content)).toEqual(['application/json', 'text/event-stream'])

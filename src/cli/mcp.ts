@@ -1,0 +1,68 @@
+import { Writable } from 'node:stream'
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
+import { defineCommand } from 'citty'
+import { createMcpServer, type McpDeps } from '../mcp/index.js'
+import { engineDeps } from '../server/index.js'
+import { indexArgs, llmArgs, openEngine } from './_shared.js'
+import { ensureIndexed } from './search.js'
+
+export const mcp = defineCommand({
+  meta: { name: 'mcp', description: 'Serve search, cited answers and the papers to an agent over the Model Context Protocol (stdio)' },
+  args: { ...indexArgs, ...llmArgs },
+  async run({ args }) {
+    const protocol = reserveStdout()
+    const stop = stopSignal()
+    const engine = await openEngine(args)
+    try {
+      // Loaded while the client initializes (indexing the seeds on first use takes minutes): tools wait for it.
+      const deps = load(engine)
+      deps.catch((error: unknown) => process.stderr.write(`askpapers mcp: ${error instanceof Error ? error.message : String(error)}\n`))
+      const server = createMcpServer({ deps })
+      await server.connect(new StdioServerTransport(process.stdin, protocol))
+      process.stderr.write('askpapers mcp: ready on stdio. Stops when stdin closes, or on SIGTERM.\n')
+      await stop.stopped
+      await server.close()
+    } finally {
+      await engine.close()
+      stop.dispose()
+    }
+  },
+})
+
+async function load(engine: Awaited<ReturnType<typeof openEngine>>): Promise<McpDeps> {
+  await ensureIndexed(engine)
+  const { retriever, answerer, index } = await engineDeps(engine)
+  process.stderr.write(`askpapers mcp: ${index.papers.size} papers, answers by ${answerer.model}.\n`)
+  return { retriever, answerer, papers: index.papers }
+}
+
+/**
+ * On stdio, stdout carries only protocol messages: a stray line (a library's console.log) would
+ * break the client's parser. So everything else written to stdout goes to stderr, and the
+ * transport gets the one way left to the real stdout.
+ */
+function reserveStdout(): Writable {
+  const write = process.stdout.write.bind(process.stdout) as (chunk: Uint8Array | string, callback: (error?: Error | null) => void) => boolean
+  process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write
+  return new Writable({ write: (chunk: Buffer, _encoding, callback) => void write(chunk, callback) })
+}
+
+/**
+ * `stopped` resolves when the client closes stdin (it is done) or on SIGTERM/SIGINT. Listening
+ * starts before "ready" is announced (a client may signal the moment it reads it) and lasts until
+ * `dispose()`, after the shutdown, so a second signal cannot cut the engine's close short.
+ */
+function stopSignal(): { stopped: Promise<void>; dispose(): void } {
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT']
+  let stop = (): void => {}
+  const stopped = new Promise<void>((resolve) => (stop = resolve))
+  for (const s of signals) process.on(s, stop)
+  process.stdin.once('end', stop).once('close', stop)
+  return {
+    stopped,
+    dispose: () => {
+      for (const s of signals) process.off(s, stop)
+      process.stdin.off('end', stop).off('close', stop)
+    },
+  }
+}

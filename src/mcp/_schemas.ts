@@ -1,0 +1,88 @@
+import { z } from 'zod'
+import { MAX_QUESTION_CHARS } from '../config.js'
+
+// The tools' input and output schemas. Outputs are the public JSON contracts (`search --json`,
+// `ask --json`, GET /v1/papers/{id}); objects are loose so a field added there later does not make
+// a client's schema check (ajv, additionalProperties) reject the answer.
+
+/** Most papers per search and per answer, as in the HTTP API (each answer paper costs prompt tokens). */
+const MAX_SEARCH_K = 100
+const MAX_ANSWER_K = 20
+
+const k = (max: number) =>
+  z
+    .number({ error: 'k must be a number.' })
+    .int({ error: `k must be a whole number from 1 to ${max}.` })
+    .min(1, { error: `k must be a whole number from 1 to ${max}.` })
+    .max(max, { error: `k must be a whole number from 1 to ${max}.` })
+
+// Emptiness, length and "no words to search for" are checked by checkSearchableQuestion in the
+// handler, so the messages are the CLI's and the HTTP API's own.
+const text = (description: string) => z.string({ error: 'Pass the text as a string.' }).describe(`${description} At most ${MAX_QUESTION_CHARS} characters.`)
+
+export const SearchInput = {
+  query: text('What to look for: a question or a few words, e.g. "how does LoRA reduce memory?".'),
+  k: k(MAX_SEARCH_K).default(5).describe(`Number of papers, 1 to ${MAX_SEARCH_K} (default 5).`),
+  mode: z.enum(['hybrid', 'keyword', 'dense'], { error: 'mode must be hybrid, keyword or dense.' }).default('hybrid').describe('hybrid (default): keyword and dense search fused; keyword: BM25 only; dense: embeddings only.'),
+}
+
+export const AskInput = {
+  question: text('The question, in plain words.'),
+  k: k(MAX_ANSWER_K).optional().describe(`Papers to answer from, 1 to ${MAX_ANSWER_K} (default 5).`),
+}
+
+export const PaperInput = {
+  id: z.string({ error: 'id must be a string.' }).min(1, { error: 'The paper id is empty.' }).describe('A paper id as search_papers or ask_papers report it, e.g. "2106.09685".'),
+}
+
+const SearchResult = z.looseObject({
+  id: z.string(),
+  title: z.string(),
+  score: z.number().describe('Fused relevance in [0, 1], comparable within one query.'),
+  passages: z.array(z.string()).describe("The paper's best passages for the query, best first."),
+  url: z.string().optional(),
+})
+
+export const SearchOutput = z.looseObject({ query: z.string(), results: z.array(SearchResult) })
+
+export const AskOutput = z.looseObject({
+  question: z.string(),
+  answer: z.string().describe('Each claim cites its papers as [n], the n of references.'),
+  abstained: z.boolean().describe('True when the papers do not answer the question; then `related` lists the closest ones.'),
+  notFound: z.string().optional().describe('With an abstention: what was looked for and not found, when known.'),
+  references: z.array(
+    z.looseObject({
+      n: z.number().int(),
+      id: z.string(),
+      title: z.string(),
+      url: z.string().nullable(),
+      quote: z.string().describe('The abstract sentence(s) that best support the citing sentences.'),
+    }),
+  ),
+  related: z.array(z.looseObject({ id: z.string(), title: z.string(), url: z.string().optional(), score: z.number() })).optional(),
+  checks: z
+    .looseObject({
+      markersTotal: z.number().int(),
+      invalidMarkers: z.array(z.string()),
+      uncitedSentences: z.array(z.string()),
+      unsupportedCitations: z.array(z.looseObject({ n: z.number().int(), sentence: z.string() })),
+      truncated: z.boolean(),
+      notes: z.array(z.string()),
+    })
+    .describe('Citation checks (markers removed, uncited sentences, citations a cited abstract may not support) and how the answer was made.'),
+  model: z.string(),
+  timings: z.looseObject({ embedMs: z.number(), retrievalMs: z.number(), generationMs: z.number(), totalMs: z.number() }),
+})
+
+export const PaperOutput = z.looseObject({
+  id: z.string(),
+  title: z.string(),
+  abstract: z.string().describe('As the source gave it (may hold LaTeX).'),
+  plainAbstract: z.string().optional().describe('The abstract with LaTeX leftovers cleaned: what is searched and quoted.'),
+  url: z.string().optional(),
+  authors: z.array(z.string()).optional(),
+  authorCount: z.number().int().optional(),
+  date: z.string().optional(),
+  upvotes: z.number().optional(),
+  sources: z.array(z.string()).describe('The files (and lines) the paper was read from.'),
+})

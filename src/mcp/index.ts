@@ -1,0 +1,2 @@
+export { createMcpServer, type McpDeps, type McpServerOptions } from './_server.js'
+export { mcpHttpHandler, type McpHttpHandler, type McpHttpOptions } from './_http.js'
