@@ -4,12 +4,13 @@ import { ask } from './ask.js'
 import { chat } from './chat.js'
 import { evaluate } from './eval.js'
 import { ingest } from './ingest.js'
+import { repair } from './repair.js'
 import { search } from './search.js'
 import { serve } from './serve.js'
 
 const main = defineCommand({
   meta: { name: 'askpapers', version: '0.1.0', description: 'Cited answers from research-paper abstracts' },
-  subCommands: { ingest, search, ask, chat, eval: evaluate, serve },
+  subCommands: { ingest, repair, search, ask, chat, eval: evaluate, serve },
 })
 
 /** Exit codes by error kind, documented in the README. */
@@ -21,6 +22,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   CONFIG: 2,
   EMBEDDER_MISMATCH: 3,
   INDEX_CORRUPT: 3,
+  INDEX_LOCKED: 6,
   PROVIDER_UNAVAILABLE: 4,
   MODEL_MISSING: 4,
   TIMEOUT: 4,
