@@ -85,7 +85,8 @@ export async function lockDataDir(dataDir: string, { wait = true, onWait, pollMs
     }
     const message = `waiting for the ingest (${describeHolder(holder)}) that holds ${dir}…`
     if (!wait) {
-      throw new AppError('INDEX_LOCKED', `Another ingest (${describeHolder(holder)}) is writing to ${dir}; run again without --no-wait to wait for it to finish.`)
+      const since = holder ? `, since ${holder.since}` : ''
+      throw new AppError('INDEX_LOCKED', `Another ingest (${describeHolder(holder)}${since}) is writing to ${dir}; run again without --no-wait to wait for it to finish.`)
     }
     if (!announced) onWait?.(message, holder)
     announced = true
@@ -114,4 +115,4 @@ function isAlive(pid: number): boolean {
 }
 
 const describeHolder = (holder: LockHolder | undefined): string =>
-  holder ? `pid ${holder.pid} on host ${holder.host}, since ${holder.since}` : 'a process that is just starting or did not say who it is'
+  holder ? `pid ${holder.pid} on host ${holder.host}` : 'a process that is just starting or did not say who it is'
