@@ -43,8 +43,10 @@ const DAMAGE: [name: string, file: string, damage: (data: string) => Promise<voi
     'an hnswlib.index with 64 KB overwritten',
     `${GEN}/hnsw/hnswlib.index`,
     async (d) => {
+      // Mid-file, where hnswlib reads the damage without noticing and crashes the process (SIGSEGV) on the first search.
       const handle = await open(join(d, GEN, 'hnsw', 'hnswlib.index'), 'r+')
-      await handle.write(randomBytes(64 * 1024), 0, 64 * 1024, 0)
+      const { size } = await handle.stat()
+      await handle.write(randomBytes(64 * 1024), 0, 64 * 1024, Math.floor(size / 2))
       await handle.close()
     },
   ],

@@ -60,6 +60,16 @@ export function stepIngest(dataDir: string, host: string, papersFile: string, { 
   }
 }
 
+/** Answers a gated step-ingest's steps until it reports `step` (and waits there). */
+export async function advanceTo(p: ReturnType<typeof stepIngest>, step: string): Promise<void> {
+  await p.waitFor(/^step \S+$/m)
+  while (p.steps().at(-1) !== step) {
+    const seen = p.steps().length
+    p.next()
+    await p.waitFor(new RegExp(`^(?:step \\S+\\n){${seen + 1}}`))
+  }
+}
+
 /** Lets a gated step-ingest run to its end, answering every step as it comes. */
 export async function release(p: ReturnType<typeof stepIngest>): Promise<void> {
   let answered = 0

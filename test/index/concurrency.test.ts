@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { PaperIndex } from '../../src/index/store.js'
 import { runCli } from '../helpers/cli.js'
-import { release, startCli, stepIngest } from '../helpers/processes.js'
+import { advanceTo, release, startCli, stepIngest } from '../helpers/processes.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
 
 // Two real processes on one data directory: the ingest-steps fixture, held at an exact step of its
@@ -52,12 +52,7 @@ describe('one writer at a time', () => {
   it.each(SAVE_STEPS)('a second ingest waits while the first is at "%s", then adds its papers to the first one’s', async (step) => {
     const dataDir = await indexed('Base paper')
     const first = stepIngest(dataDir, ollama.url, await papersFile('First writer'))
-    await first.waitFor(/^step locked$/m)
-    while (first.steps().at(-1) !== step) {
-      const seen = first.steps().length
-      first.next()
-      await first.waitFor(new RegExp(`^(?:step \\S+\\n){${seen + 1}}`))
-    }
+    await advanceTo(first, step)
     const second = startCli(['ingest', await papersFile('Second writer'), '--data-dir', dataDir, '--json'], { env })
     // The second one says whom it waits for; only then does the first one go on.
     await second.waitFor(new RegExp(`waiting for the ingest \\(pid ${first.child.pid} on host ${hostname()}\\) that holds ${dataDir}…`), 'stderr')
@@ -107,12 +102,7 @@ describe('a writer killed with kill -9', () => {
   it.each(SAVE_STEPS)('at "%s" leaves the previous index readable and does not block the next ingest', async (step) => {
     const dataDir = await indexed('Base paper')
     const first = stepIngest(dataDir, ollama.url, await papersFile('Killed writer'))
-    await first.waitFor(/^step locked$/m)
-    while (first.steps().at(-1) !== step) {
-      const seen = first.steps().length
-      first.next()
-      await first.waitFor(new RegExp(`^(?:step \\S+\\n){${seen + 1}}`))
-    }
+    await advanceTo(first, step)
     first.child.kill('SIGKILL')
     await first.exited
     const left = await readdir(dataDir)

@@ -1,13 +1,13 @@
-import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Paper } from '../../src/corpus/index.js'
-import { paperId } from '../../src/corpus/index.js'
+import { defaultSeedDir, paperId } from '../../src/corpus/index.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { embeddingText } from '../../src/index/chunk.js'
 import { PaperIndex } from '../../src/index/store.js'
+import { advanceTo, stepIngest } from '../helpers/processes.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
 
 const paper = (title: string, abstract: string): Paper => ({ id: paperId(title), title, abstract, sources: ['test.jsonl:1'] })
@@ -19,6 +19,18 @@ const C = paper('Length generalization', 'Transformers fail on longer inputs. Po
 let ollama: StubServer
 let embedder: Embedder
 let dir: string
+
+let seeded: Promise<string> | undefined
+/** A data directory holding the seed corpus, built once (by the fixture) and copied by each test. */
+function seedIndex(): Promise<string> {
+  seeded ??= (async () => {
+    const data = join(dir, 'seeded')
+    const p = stepIngest(data, ollama.url, defaultSeedDir(), { gate: false })
+    expect((await p.exited).code, p.stderr()).toBe(0)
+    return data
+  })()
+  return seeded
+}
 
 /** Texts the stub was asked to embed since the last call. */
 function embeddedSince(from: number): string[] {
@@ -96,29 +108,18 @@ describe('PaperIndex', () => {
     await expect(PaperIndex.open(data)).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringMatching(/gen-000001\/papers\.json .*askpapers repair/) })
   })
 
-  it('leaves a loadable index when the process is killed at any moment of a save', async () => {
-    const data = join(dir, 'crash')
-    const child = (): ReturnType<typeof spawn> =>
-      spawn(process.execPath, [join(import.meta.dirname, '../fixtures/save-loop.mjs'), data, ollama.url], { stdio: ['ignore', 'pipe', 'inherit'] })
-    // First let one save complete, so there is a previous index to protect.
-    await new Promise<void>((resolve, reject) => {
-      const p = child()
-      p.stdout?.on('data', () => {
-        p.kill('SIGKILL')
-        resolve()
-      })
-      p.on('exit', (code) => code !== null && code !== 0 && reject(new Error(`save loop exited with ${code}`)))
-    })
-    const delays = [40, 90, 150, 220, 300, 380, 470, 560, 650, 800]
-    for (const delay of delays) {
-      const p = child()
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      p.kill('SIGKILL')
-      await new Promise((resolve) => p.on('exit', resolve))
-      const index = await PaperIndex.open(data)
-      expect(index.papers.size).toBe(317)
-      expect(index.chunks().length).toBe(index.manifest?.chunks)
-      expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
-    }
-  }, 120_000)
+  it.each(['locked', 'generation', 'hnsw', 'papers', 'manifest', 'current', 'swap', 'cleanup'])('leaves the seed index loadable when the writer is killed at "%s"', async (step) => {
+    const data = join(dir, `crash-${step}`)
+    await cp(await seedIndex(), data, { recursive: true })
+    const file = join(dir, `one-${step}.jsonl`)
+    await writeFile(file, `${JSON.stringify({ title: `Killed at ${step}`, abstract: 'One more paper. It may or may not be committed.' })}\n`)
+    const writer = stepIngest(data, ollama.url, file)
+    await advanceTo(writer, step)
+    writer.child.kill('SIGKILL')
+    await writer.exited
+    const index = await PaperIndex.open(data)
+    expect(index.papers.size).toBe(step === 'cleanup' ? 318 : 317)
+    expect(index.chunks().length).toBe(index.manifest?.chunks)
+    expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+  })
 })
