@@ -60,10 +60,10 @@ export function stepIngest(dataDir: string, host: string, papersFile: string, { 
   }
 }
 
-/** Answers a gated step-ingest's steps until it reports `step` (and waits there). */
-export async function advanceTo(p: ReturnType<typeof stepIngest>, step: string): Promise<void> {
+/** Answers a gated step-ingest's steps until it reports `step` for the `occurrence`-th time (and waits there). */
+export async function advanceTo(p: ReturnType<typeof stepIngest>, step: string, occurrence = 1): Promise<void> {
   await p.waitFor(/^step \S+$/m)
-  while (p.steps().at(-1) !== step) {
+  while (p.steps().at(-1) !== step || p.steps().filter((s) => s === step).length < occurrence) {
     const seen = p.steps().length
     p.next()
     await p.waitFor(new RegExp(`^(?:step \\S+\\n){${seen + 1}}`))

@@ -7,6 +7,7 @@ import { defaultSeedDir, paperId } from '../../src/corpus/index.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { embeddingText } from '../../src/index/chunk.js'
 import { PaperIndex } from '../../src/index/store.js'
+import { runCli } from '../helpers/cli.js'
 import { advanceTo, stepIngest } from '../helpers/processes.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
 
@@ -121,5 +122,38 @@ describe('PaperIndex', () => {
     expect(index.papers.size).toBe(step === 'cleanup' ? 318 : 317)
     expect(index.chunks().length).toBe(index.manifest?.chunks)
     expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+  })
+
+  it('commits an ingest in batches by count, so a kill -9 loses only the batch in flight and the resume embeds only the rest', async () => {
+    const data = join(dir, 'resume')
+    const file = join(dir, 'six.jsonl')
+    const titles = ['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot'].map((t) => `${t} networks`)
+    await writeFile(file, titles.map((title) => JSON.stringify({ title, abstract: `${title} are short. They fit one chunk.` })).join('\n'))
+    // Two chunks (two papers) a batch: commits after Bravo and Delta, then the last one. Killed as the second one starts.
+    const writer = stepIngest(data, ollama.url, file, { batch: 2 })
+    await advanceTo(writer, 'generation', 2)
+    writer.child.kill('SIGKILL')
+    await writer.exited
+    const committed = await PaperIndex.open(data)
+    expect([...committed.papers.values()].map((p) => p.title)).toEqual(titles.slice(0, 2))
+    expect(committed.manifest?.partial).toMatchObject({ papersDone: 2, papersPlanned: 6 })
+
+    const from = ollama.requests.length
+    const run = await runCli(['ingest', file, '--data-dir', data, '--json'], { env: { ASKPAPERS_EMBEDDER: 'ollama', OLLAMA_HOST: ollama.url, ASKPAPERS_CHUNK_SIZE: '120' } })
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stderr).toContain('Resuming an interrupted ingest: 2 of its 6 papers were committed before it stopped; 2 chunks are kept, 4 left to embed.')
+    expect(JSON.parse(run.stdout)).toMatchObject({ papers: 6, added: 4, unchanged: 2 })
+    expect(embeddedSince(from).filter((t) => titles.some((title) => t.startsWith(title)))).toEqual(titles.slice(2).map((t) => `${t}: ${t} are short. They fit one chunk.`))
+    const done = await PaperIndex.open(data)
+    expect(done.papers.size).toBe(6)
+    expect(done.manifest?.partial).toBeUndefined()
+  })
+
+  it('commits a batch whenever its time is up', async () => {
+    const data = join(dir, 'timed')
+    const steps: string[] = []
+    await (await PaperIndex.open(data)).ingest([A, B, C], embedder, CHUNKING, { batch: { chunks: 1000, seconds: 0 }, onStep: (s) => void steps.push(s) })
+    expect(steps.filter((s) => s === 'swap')).toHaveLength(3)
+    expect((await PaperIndex.open(data)).papers.size).toBe(3)
   })
 })
