@@ -52,6 +52,14 @@ const DAMAGE: [name: string, file: string, damage: (data: string) => Promise<voi
   ],
   ['a wrong numDimensions in args.json', `${GEN}/hnsw/args.json`, (d) => writeFile(join(d, GEN, 'hnsw', 'args.json'), JSON.stringify({ space: 'cosine', numDimensions: 31 }))],
   [
+    'an index written before checksums (format 1)',
+    `${GEN}/manifest.json`,
+    async (d) => {
+      const { formatVersion: _v, files: _f, chunkList: _c, ...rest } = (await json(join(d, GEN, 'manifest.json'))) as Record<string, unknown>
+      await writeFile(join(d, GEN, 'manifest.json'), JSON.stringify({ ...rest, formatVersion: 1 }))
+    },
+  ],
+  [
     'a truncated manifest',
     `${GEN}/manifest.json`,
     async (d) => {
@@ -62,7 +70,7 @@ const DAMAGE: [name: string, file: string, damage: (data: string) => Promise<voi
 ]
 
 beforeAll(async () => {
-  ollama = await startStubOllama({ models: ['nomic-embed-text'], dimensions: 32 })
+  ollama = await startStubOllama({ models: ['nomic-embed-text', 'mxbai-embed-large'], dimensions: 32 })
   dir = await mkdtemp(join(tmpdir(), 'askpapers-repair-'))
   env = { ASKPAPERS_EMBEDDER: 'ollama', OLLAMA_HOST: ollama.url }
   pristine = join(dir, 'pristine')
@@ -123,6 +131,21 @@ describe('a damaged index', () => {
     await writeFile(join(index, GEN, 'hnsw', 'hnswlib.index'), 'x')
     const rerun = await runCli(['repair', '--data-dir', index, '--json'], { env })
     expect(JSON.parse(rerun.stdout)).toMatchObject({ action: 'rebuilt', papers: 4, reused: 0, embedded: 4 })
+  })
+
+  it('the fix named for an index of another embedder (ingest --rebuild) works', async () => {
+    const data = join(dir, 'rebuild')
+    await cp(pristine, data, { recursive: true })
+    const other = ['--data-dir', data, '--embed-model', 'mxbai-embed-large']
+    const refused = await runCli(['search', 'memory', ...other], { env })
+    expect(refused.code).toBe(3)
+    expect(refused.stderr).toMatch(/`askpapers ingest --rebuild`/)
+    const rebuilt = await runCli(['ingest', '--rebuild', ...other, '--json', join(dir, 'papers.jsonl')], { env })
+    expect(rebuilt.code, rebuilt.stderr).toBe(0)
+    expect(JSON.parse(rebuilt.stdout)).toMatchObject({ papers: 4 })
+    const search = await runCli(['search', 'position encodings and longer inputs', '--json', '-k', '1', ...other], { env })
+    expect(search.code, search.stderr).toBe(0)
+    expect(JSON.parse(search.stdout).results[0].title).toBe('Length Generalization in Transformers')
   })
 
   it('says an intact index needs nothing', async () => {

@@ -58,6 +58,8 @@ interface Salvage {
   /** Records by trust: a checksum-verified file first, then the intact records of a damaged one. */
   records: StoredPaper[][]
   vectors: Map<string, number[]>
+  /** Embedder and chunking from a manifest that does not verify (an older format, or damaged but parseable). */
+  hint: { embedder?: EmbedderInfo; chunking?: ChunkOptions }
 }
 
 /**
@@ -110,7 +112,8 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
       throw new AppError('INDEX_CORRUPT', `Nothing in ${dataDir} can be salvaged (${damage.join('; ') || 'no generation'}): move it aside and ingest your sources again, e.g. \`askpapers ingest PATH --data-dir NEW_DIR\`.`)
     }
     const papers = [...byId.values()]
-    const chunking = recorded?.chunking ?? options.chunking
+    const hint = salvaged.find((s) => s.hint.embedder)?.hint
+    const chunking = recorded?.chunking ?? hint?.chunking ?? options.chunking
     const chunksOf = chunkCache(chunking)
     const vectors = new Map<string, number[]>()
     let info = recorded?.embedder
@@ -128,7 +131,7 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
     }
     options.onPlan?.({ papers: papers.length, chunksToEmbed: missing.length, chunksReused: total - missing.length })
     if (missing.length > 0 || !info) {
-      const embedder = await options.embedder(recorded?.embedder)
+      const embedder = await options.embedder(recorded?.embedder ?? hint?.embedder)
       if (info && !sameEmbedder(info, embedder.info)) {
         throw new AppError('EMBEDDER_MISMATCH', `The index in ${dataDir} was built with ${embedder.info.provider === info.provider ? info.model : info.provider}; repair needs that embedder to re-embed ${missing.length} chunks.`)
       }
@@ -147,8 +150,9 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
 }
 
 async function salvage(dataDir: string, name: string): Promise<Salvage> {
-  const out: Salvage = { manifest: undefined, records: [], vectors: new Map() }
+  const out: Salvage = { manifest: undefined, records: [], vectors: new Map(), hint: {} }
   out.manifest = await readManifest(dataDir, name).catch(() => undefined)
+  if (!out.manifest) out.hint = await readFile(join(dataDir, name, 'manifest.json'), 'utf8').then(manifestHint, () => ({}))
   const m = out.manifest
   const verified = async (file: string): Promise<unknown> => (m ? JSON.parse((await readVerified(dataDir, name, m, file)).toString('utf8')) : Promise.reject(new Error('no manifest')))
   const raw = async (file: string): Promise<unknown> => JSON.parse(await readFile(join(dataDir, name, file), 'utf8'))
@@ -200,6 +204,20 @@ function docstoreRecords(json: unknown): StoredPaper[] {
     out.push({ ...record, contentHash: paperContentHash(record), plainAbstract: cleanLatex(record.abstract) })
   }
   return out
+}
+
+function manifestHint(text: string): Salvage['hint'] {
+  try {
+    const m = JSON.parse(text) as { embedder?: Partial<EmbedderInfo>; chunking?: Partial<ChunkOptions> }
+    const e = m.embedder
+    const c = m.chunking
+    return {
+      ...(e && ['use-lite', 'ollama', 'openai'].includes(e.provider ?? '') && typeof e.model === 'string' && Number.isInteger(e.dimensions) ? { embedder: e as EmbedderInfo } : {}),
+      ...(c && Number.isInteger(c.size) && Number.isInteger(c.overlap) ? { chunking: c as ChunkOptions } : {}),
+    }
+  } catch {
+    return {}
+  }
 }
 
 const sameEmbedder = (a: Pick<EmbedderInfo, 'provider' | 'model' | 'dimensions'>, b: Pick<EmbedderInfo, 'provider' | 'model' | 'dimensions'>): boolean =>
