@@ -271,9 +271,9 @@ export async function writeGeneration(
 ): Promise<Manifest> {
   const dir = join(dataDir, name)
   await onStep?.('generation')
-  // Only this writer (it holds the lock) ever picks this number, so whatever is there is an abandoned attempt at it.
-  await rm(dir, { recursive: true, force: true })
-  await mkdir(join(dir, 'hnsw'), { recursive: true })
+  // A number above every existing generation: mkdir fails rather than write into a directory someone else made.
+  await mkdir(dir)
+  await mkdir(join(dir, 'hnsw'))
   await onStep?.('hnsw')
   const { vectors } = contents
   const entries = [...vectors.docstore._docs.entries()]

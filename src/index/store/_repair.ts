@@ -96,6 +96,7 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
       const newest = committed[0]
       const loaded = newest && (await check(newest.name))
       if (newest && loaded) {
+        await lock.assertHeld()
         await swapCurrent(dataDir, newest.name, options)
         return { action: 'pointed', generation: newest.name, papers: loaded.papers.length, chunks: loaded.manifest.chunks, reused: loaded.manifest.chunks, embedded: 0, damage }
       }
