@@ -149,11 +149,15 @@ describe('PaperIndex', () => {
     expect(done.manifest?.partial).toBeUndefined()
   })
 
-  it('commits a batch whenever its time is up', async () => {
-    const data = join(dir, 'timed')
-    const steps: string[] = []
-    await (await PaperIndex.open(data)).ingest([A, B, C], embedder, CHUNKING, { batch: { chunks: 1000, seconds: 0 }, onStep: (s) => void steps.push(s) })
-    expect(steps.filter((s) => s === 'swap')).toHaveLength(3)
-    expect((await PaperIndex.open(data)).papers.size).toBe(3)
+  it('commits a batch whenever its time is up, after each embedding call (64 chunks for a remote embedder)', async () => {
+    const many = Array.from({ length: 130 }, (_, i) => paper(`Tiny paper ${i}`, `Tiny paper number ${i} says one thing.`))
+    const swaps = async (name: string, seconds: number): Promise<number> => {
+      const steps: string[] = []
+      await (await PaperIndex.open(join(dir, name))).ingest(many, embedder, CHUNKING, { batch: { chunks: 1000, seconds }, onStep: (s) => void steps.push(s) })
+      return steps.filter((s) => s === 'swap').length
+    }
+    expect(await swaps('untimed', 60)).toBe(1)
+    expect(await swaps('timed', 0)).toBe(3)
+    expect((await PaperIndex.open(join(dir, 'timed'))).papers.size).toBe(130)
   })
 })

@@ -54,8 +54,6 @@ export interface IngestOptions extends LockOptions {
 }
 
 const DEFAULT_BATCH = { chunks: 256, seconds: 60 }
-/** Chunks per embedding call: small enough that the time limit of a batch is checked often. */
-const EMBED_SLICE = 32
 
 /**
  * The persistent index: paper records, their chunks in a LangChain HNSWLib vector store, and the
@@ -272,27 +270,33 @@ export class PaperIndex {
     // Intermediate batches are committed only while every vector in them comes from one embedder and one chunking.
     const batched = !rebuild && !chunkingChanged
     const limits = { ...DEFAULT_BATCH, ...options.batch }
+    // Whole papers per embedding call, as many as fill a slice: the embedder batches (and pads) within one call.
+    const slice = Math.max(1, Math.min(resolved?.info.provider === 'use-lite' ? 128 : 64, limits.chunks))
     let head: PaperIndex = this
     let done = 0
     let sinceCommit = 0
     let batchStarted = performance.now()
     const finished = new Set<string>()
-    for (const [w, item] of work.entries()) {
-      for (let i = 0; i < item.missing.length; i += EMBED_SLICE) {
-        const slice = item.missing.slice(i, i + EMBED_SLICE)
-        const vectors = await embedWithProgress(resolved!, slice.map((c) => c.text), (n) => options.onProgress?.(done + n, toEmbed))
-        slice.forEach((c, j) => reusable.set((c.doc.metadata as ChunkMeta).hash, vectors[j] ?? []))
-        done += slice.length
-        sinceCommit += slice.length
+    for (let w = 0; w < work.length; ) {
+      const group: typeof work = []
+      let size = 0
+      while (w < work.length && (group.length === 0 || size + work[w]!.missing.length <= slice)) {
+        group.push(work[w]!)
+        size += work[w]!.missing.length
+        w++
       }
-      finished.add(item.paper.id)
-      const more = w < work.length - 1
+      const chunks = group.flatMap((g) => g.missing)
+      const vectors = await embedWithProgress(resolved!, chunks.map((c) => c.text), (n) => options.onProgress?.(done + n, toEmbed))
+      chunks.forEach((c, j) => reusable.set((c.doc.metadata as ChunkMeta).hash, vectors[j] ?? []))
+      for (const g of group) finished.add(g.paper.id)
+      done += chunks.length
+      sinceCommit += chunks.length
       const due = sinceCommit >= limits.chunks || performance.now() - batchStarted >= limits.seconds * 1000
-      if (batched && more && due) {
+      if (batched && w < work.length && due) {
         // The papers finished so far in their new version, every other one as the current generation has it.
         const papers = final.flatMap((p) => (!changed.has(p.id) || finished.has(p.id) ? [p] : this.papers.has(p.id) ? [this.papers.get(p.id)!] : []))
-        const done_ = [...changed].filter((id) => finished.has(id)).length
-        head = await head.commit(papers, chunksOf, reusable, { info, chunking, partial: { papersDone: done_, papersPlanned: changed.size, startedAt } }, lock, options)
+        const papersDone = [...changed].filter((id) => finished.has(id)).length
+        head = await head.commit(papers, chunksOf, reusable, { info, chunking, partial: { papersDone, papersPlanned: changed.size, startedAt } }, lock, options)
         sinceCommit = 0
         batchStarted = performance.now()
       }
