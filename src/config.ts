@@ -58,6 +58,8 @@ const ConfigSchema = z.object({
   chunkSize: z.number().int().min(0).max(4000),
   llm: LlmChoice,
   llmModel: z.string().min(1),
+  /** Tokens of context the chat model takes (ASKPAPERS_LLM_CONTEXT); else Ollama's /api/show says. */
+  llmContext: z.number().int().min(512).optional(),
   promptsDir: z.string().min(1),
 })
 export type Config = z.infer<typeof ConfigSchema>
@@ -82,6 +84,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     throw new AppError('CONFIG', `Unknown --llm "${llm}": use none (offline answerer), ollama or openai.`, { field: 'llm' })
   }
   const llmModel = flags.model ?? env.ASKPAPERS_LLM_MODEL ?? (parsedLlm.data === 'none' ? 'offline-extractive' : DEFAULT_CHAT_MODELS[parsedLlm.data])
+  const context = env.ASKPAPERS_LLM_CONTEXT?.trim()
+  if (context && !(/^\d+$/.test(context) && Number(context) >= 512)) {
+    throw new AppError('CONFIG', `ASKPAPERS_LLM_CONTEXT must be the chat model's context size in tokens, a whole number of at least 512 (e.g. 8192), not "${context}".`, {
+      field: 'ASKPAPERS_LLM_CONTEXT',
+    })
+  }
   const raw = {
     dataDir: resolve(cwd, flags.dataDir ?? env.ASKPAPERS_DATA_DIR ?? '.askpapers'),
     embedder: parsedEmbedder.data,
@@ -94,6 +102,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     chunkSize: Number(env.ASKPAPERS_CHUNK_SIZE ?? DEFAULT_CHUNKING.size),
     llm: parsedLlm.data,
     llmModel,
+    llmContext: context ? Number(context) : undefined,
     promptsDir: resolve(cwd, env.ASKPAPERS_PROMPTS_DIR ?? DEFAULT_PROMPTS_DIR),
   }
   const parsed = ConfigSchema.safeParse(raw)

@@ -127,8 +127,15 @@ export class Engine {
     if (c.llm === 'none') return undefined
     this.providerCache ??=
       c.llm === 'ollama'
-        ? createChatProvider({ provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs })
-        : createChatProvider({ provider: 'openai', apiKey: c.openaiApiKey ?? '', model: c.llmModel, timeoutMs: c.timeoutMs, ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}) })
+        ? createChatProvider({ provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs, contextTokens: c.llmContext })
+        : createChatProvider({
+            provider: 'openai',
+            apiKey: c.openaiApiKey ?? '',
+            model: c.llmModel,
+            timeoutMs: c.timeoutMs,
+            contextTokens: c.llmContext,
+            ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}),
+          })
     return this.providerCache
   }
 

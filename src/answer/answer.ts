@@ -10,7 +10,8 @@ import {
 } from './citations.js'
 import { assessEvidence, composeExtractiveAnswer, type Evidence } from './offline.js'
 import { formatPapers, type Prompts } from './prompts.js'
-import { StreamInterruptedError, type ChatProvider } from './providers.js'
+import { estimateTokens, REPLY_TOKENS, StreamInterruptedError, type ChatProvider, type ContextWindow, type StreamStats } from './providers.js'
+import { stripThinking } from './_thinking.js'
 
 /** The closest papers, listed when the answer abstains so the user can look for themselves. */
 export interface RelatedPaper {
@@ -30,6 +31,32 @@ export interface AnswerChecks extends CitationChecks {
   evidence: AnswerEvidence
   /** The model's stream was cut off; the answer holds what arrived. */
   truncated: boolean
+  /** With `truncated`: why, in words ("Ollama at … failed mid-answer: CUDA error: out of memory. …"). */
+  interruption?: string
+  /** Things the reader should know about how the answer was made (papers left out of the prompt…). */
+  notes: string[]
+  /** With an LLM: how the prompt was fitted to the model's context. */
+  context?: PromptContext
+  /** Characters of the model's thinking (`<think>…</think>`) dropped from the answer. */
+  thinkingChars?: number
+}
+
+export interface PromptContext {
+  /** Tokens the model takes (prompt and reply), and where that figure came from; absent when unknown. */
+  windowTokens?: number
+  windowSource?: string
+  /** Estimated tokens of the prompt sent. */
+  promptTokens: number
+  /** The context size requested of the server (Ollama's num_ctx). */
+  numCtx?: number
+  /** Prompt tokens the server reports it processed. */
+  reportedPromptTokens?: number
+  /** Papers given to the model, numbered [1]..[n] in that order. */
+  papersInPrompt: number
+  /** Retrieved papers that did not fit. */
+  papersLeftOut: { id: string; title: string }[]
+  /** Papers were cut to their best-matching passages to fit. */
+  passagesOnly: boolean
 }
 
 export interface AnswerResult {
@@ -118,6 +145,14 @@ export class Answerer {
     let raw = ''
     let notFound: string | undefined
     let truncated = false
+    let interruption: string | undefined
+    let thinkingChars: number | undefined
+    let context: PromptContext | undefined
+    const notes: string[] = []
+    // The papers the answer's [n] refer to: those the model was shown, in order.
+    let prompted = sources
+    // The model's text may cite as "(1)" or "[Paper 1]"; text askpapers composed cites only as [n].
+    let modelWrote = false
     const weak =
       (evidence.coverage < this.gate.minCoverage && evidence.dense < this.gate.minDense) ||
       (this.gate.unknownNames && evidence.unknownNames.length > 0)
@@ -128,10 +163,16 @@ export class Answerer {
       raw = ABSTENTION_SENTENCE
       onToken?.(raw)
     } else if (this.deps.provider) {
-      const rewriter = createCitationRewriter(sources.length)
-      const messages = await this.messages(question, sources)
+      const provider = this.deps.provider
+      modelWrote = true
+      const fitted = await this.fitPrompt(question, hits, sources, await provider.contextWindow())
+      prompted = fitted.papers
+      context = fitted.context
+      notes.push(...fitted.notes)
+      const rewriter = createCitationRewriter(prompted.length)
+      let stats: StreamStats | undefined
       try {
-        for await (const delta of this.deps.provider.stream(messages, signal ? { signal } : {})) {
+        for await (const delta of provider.stream(fitted.messages, { ...(signal ? { signal } : {}), onStats: (s) => (stats = s) })) {
           raw += delta
           const out = rewriter.push(delta)
           if (out) onToken?.(out)
@@ -139,17 +180,31 @@ export class Answerer {
       } catch (error) {
         if (!(error instanceof StreamInterruptedError)) throw error
         truncated = true
+        interruption = error.message
       }
       const tail = rewriter.end()
       if (tail) onToken?.(tail)
+      raw = stripThinking(raw)
+      if (stats) {
+        thinkingChars = stats.thinkingChars
+        if (stats.numCtx) context.numCtx = stats.numCtx
+        if (stats.promptTokens) context.reportedPromptTokens = stats.promptTokens
+        // A server that processed (nearly) its whole window has most likely cut the prompt's front.
+        if (stats.numCtx && stats.promptTokens && stats.promptTokens >= FULL_CONTEXT * stats.numCtx) {
+          notes.push(
+            `The model's context was full (${stats.promptTokens} of ${stats.numCtx} tokens): the server may have cut the start of the prompt, instructions included. ` +
+              'Set ASKPAPERS_LLM_CONTEXT to the context the model takes, or ask with a smaller -k.',
+          )
+        }
+      }
     } else {
       const extracted = composeExtractiveAnswer(question, hits, this.deps.retriever, queryVector)
       raw = extracted.text || ABSTENTION_SENTENCE
       notFound = extracted.notFound
-      onToken?.(rewriteCitations(raw, sources.length).text)
+      onToken?.(rewriteCitations(raw, sources.length, OWN_TEXT).text)
     }
 
-    const cited = finalizeAnswer(raw, sources)
+    const cited = finalizeAnswer(raw, prompted, modelWrote ? {} : OWN_TEXT)
     const abstained = isAbstention(cited.answer) || (cited.answer.trim() === '' && !truncated)
     const result: AnswerResult = {
       question,
@@ -162,6 +217,10 @@ export class Answerer {
         ...cited.checks,
         evidence: { ...evidence, coverage: round(evidence.coverage), dense: round(evidence.dense), ...(evidence.everyday !== undefined ? { everyday: round(evidence.everyday) } : {}) },
         truncated,
+        ...(interruption ? { interruption } : {}),
+        notes,
+        ...(context ? { context } : {}),
+        ...(thinkingChars !== undefined ? { thinkingChars } : {}),
       },
       model: this.model,
       timings: {
@@ -174,15 +233,72 @@ export class Answerer {
     return result
   }
 
-  private async messages(question: string, sources: SourcePaper[]): Promise<{ system: string; user: string }> {
+  /**
+   * The answer prompt, fitted to the model's context: every retrieved paper whole if it fits, else
+   * each cut to its best-matching passages, else the lowest-ranked papers left out (at least one
+   * stays) — with a note saying so, since an answer from fewer papers than were found may miss one.
+   */
+  private async fitPrompt(
+    question: string,
+    hits: SearchHit[],
+    sources: SourcePaper[],
+    window: ContextWindow | undefined,
+  ): Promise<{ messages: { system: string; user: string }; papers: SourcePaper[]; context: PromptContext; notes: string[] }> {
+    const limit = window ? window.tokens - REPLY_TOKENS : Infinity
+    const whole = sources.map((s) => ({ title: s.title, text: s.abstract }))
+    const cut = hits.map((h, i) => ({ title: h.title, text: h.passages.length ? h.passages.slice(0, PASSAGES_WHEN_SHORT).join(' … ') : (sources[i]?.abstract ?? '') }))
+    const size = (m: { system: string; user: string }): number => estimateTokens(m.system + m.user)
+    let papers = whole
+    let messages = await this.messages(question, papers)
+    let passagesOnly = false
+    if (size(messages) > limit) {
+      passagesOnly = true
+      papers = cut
+      messages = await this.messages(question, papers)
+    }
+    while (size(messages) > limit && papers.length > 1) {
+      papers = papers.slice(0, -1)
+      messages = await this.messages(question, papers)
+    }
+    const leftOut = sources.slice(papers.length).map((s) => ({ id: s.id, title: s.title }))
+    const notes: string[] = []
+    const model = this.deps.provider?.name ?? 'the model'
+    const where = window ? `${model}'s context (${window.tokens} tokens, ${window.source})` : `${model}'s context`
+    if (leftOut.length > 0) {
+      notes.push(
+        `${leftOut.length} of ${sources.length} retrieved papers ${leftOut.length === 1 ? 'was' : 'were'} left out of the prompt to fit ${where}: ` +
+          `${leftOut.map((p) => `"${p.title}"`).join('; ')}.`,
+      )
+    }
+    if (passagesOnly) notes.push(`The papers were cut to their best-matching passages to fit ${where}.`)
+    if (size(messages) > limit) notes.push(`The prompt (about ${size(messages)} tokens) is still larger than ${where} allows; the model may not see all of it.`)
+    const context: PromptContext = {
+      ...(window ? { windowTokens: window.tokens, windowSource: window.source } : {}),
+      promptTokens: size(messages),
+      papersInPrompt: papers.length,
+      papersLeftOut: leftOut,
+      passagesOnly,
+    }
+    return { messages, papers: sources.slice(0, papers.length), context, notes }
+  }
+
+  private async messages(question: string, papers: { title: string; text: string }[]): Promise<{ system: string; user: string }> {
     const { answerSystem, answerUser } = this.deps.prompts
-    const papers = formatPapers(sources.map((s) => ({ title: s.title, text: s.abstract })))
     return {
       system: await answerSystem.format({ abstention: ABSTENTION_SENTENCE }),
-      user: await answerUser.format({ question, papers, abstention: ABSTENTION_SENTENCE }),
+      user: await answerUser.format({ question, papers: formatPapers(papers), abstention: ABSTENTION_SENTENCE }),
     }
   }
 }
+
+/** Citation reading for text askpapers composed from abstracts: only its own `[n]` markers are citations. */
+const OWN_TEXT = { modelForms: false } as const
+
+/** Passages per paper when whole abstracts do not fit the model's context. */
+const PASSAGES_WHEN_SHORT = 2
+
+/** Share of its num_ctx a server must have processed for the prompt to count as (probably) cut. */
+const FULL_CONTEXT = 0.9
 
 /** The JSON contract of an answer, shared by `ask --json` and `POST /v1/ask`: field names are public API. */
 export interface AnswerJson {

@@ -1,5 +1,8 @@
 import { termSet } from '../retrieve/tokenize.js'
+import { CANONICAL_SOURCE, CLAUSE_END, createMarkerScanner, MAX_MARKER_LENGTH, type Marker, type MarkerRun, type Scanned } from './_markers.js'
 import { splitSentences } from './sentences.js'
+
+export { MAX_MARKER_LENGTH, MAX_RANGE, type Marker } from './_markers.js'
 
 /** A retrieved paper as the answerer saw it; its 1-based position is the number it is cited by. */
 export interface SourcePaper {
@@ -9,16 +12,6 @@ export interface SourcePaper {
   abstract: string
 }
 
-/** A citation marker found in text: `[2]`, `[1, 3]`, `[2-4]`, `[2–4]`. */
-export interface Marker {
-  /** Offsets of the marker in the text, `end` exclusive. */
-  start: number
-  end: number
-  text: string
-  /** The numbers cited, in the order written, ranges expanded, duplicates dropped; empty when malformed. */
-  numbers: number[]
-}
-
 export interface RewriteState {
   /** Original numbers (positions among the retrieved papers) of the cited papers, in new-number order. */
   cited: number[]
@@ -26,6 +19,8 @@ export interface RewriteState {
   markersTotal: number
   /** Markers citing a paper that was not retrieved, or malformed (`[3-1]`), as they appeared. */
   invalidMarkers: string[]
+  /** Markers not written as `[n]` (`[Paper 2]`, `(2)`, `【2†source】`), as they appeared. */
+  reformattedMarkers: string[]
 }
 
 export interface CitationRewriter {
@@ -55,6 +50,8 @@ export interface CitationChecks {
   uncitedSentences: string[]
   /** A cited paper whose abstract has no sentence supporting the citing sentence. */
   unsupportedCitations: { n: number; sentence: string }[]
+  /** Markers rewritten into `[n]`, as the model wrote them: `["[Paper 2]", "(1)", "【3†source】"]`. */
+  reformattedMarkers: string[]
 }
 
 export interface CitedAnswer {
@@ -75,95 +72,75 @@ export const ABSTENTION_SENTENCE = 'The retrieved papers do not answer this ques
  */
 export const SUPPORT_THRESHOLD = 0.4
 
-/** Longest marker text read as a citation; also bounds what the rewriter holds back. */
-export const MAX_MARKER_LENGTH = 40
-
-/** A range citing more papers than this (`[1-100]`) is a typo or a hallucination, not a citation. */
-export const MAX_RANGE = 20
-
-// Most text the rewriter holds back: a long marker plus some whitespace and adjacent markers.
-const MAX_PENDING = 2 * MAX_MARKER_LENGTH
-
 // A clause with fewer content terms ("As shown in [2]") says too little to be checked on its own.
 const MIN_CLAUSE_TERMS = 3
 
-const ITEM = String.raw`\d+(?:[ \t]*[-–—][ \t]*\d+)?`
-const MARKER_SOURCE = String.raw`\[[ \t]*${ITEM}(?:[ \t]*[,;][ \t]*${ITEM})*[ \t]*\]`
-const WHOLE_MARKER = new RegExp(`^${MARKER_SOURCE}$`)
-
-/** Finds citation markers; bracketed text that is not a list of integers (`[CLS]`, `[0.5, 1]`) is not one. */
-export function parseMarkers(text: string): Marker[] {
+/**
+ * Finds citation markers, as `createCitationRewriter` reads them: `[2]`, `[1, 3-5]`, and the forms
+ * models write instead — `[Paper 2]`, `[Source 1, Source 3]`, `(Paper 2)`, `【2】`, `【2†source】`,
+ * `[^2]`, `[2†L3-L5]`. Bracketed text that is not a list of integers (`[CLS]`, `[0.5, 1]`) is not
+ * one. With `k`, so is a parenthesised number citing only papers 1..k where a citation goes
+ * ("weights (1).", "adapters (1, 3), while"), but not an enumeration, an equation or a year.
+ */
+export function parseMarkers(text: string, k?: number): Marker[] {
+  const scanner = createMarkerScanner(k)
   const markers: Marker[] = []
-  for (const match of text.matchAll(new RegExp(MARKER_SOURCE, 'g'))) {
-    // A marker holds no "[", so a too-long match never hides a shorter one inside it.
-    if (match[0].length > MAX_MARKER_LENGTH) continue
-    markers.push({ start: match.index, end: match.index + match[0].length, text: match[0], numbers: markerNumbers(match[0]) })
+  let offset = 0
+  for (const piece of [...scanner.push(text), ...scanner.end()]) {
+    if ('text' in piece) {
+      offset += piece.text.length
+      continue
+    }
+    for (const marker of piece.run.markers) markers.push({ ...marker, start: offset + marker.start, end: offset + marker.end })
+    offset += piece.run.raw.length
   }
   return markers
 }
 
+export interface MarkerOptions {
+  /**
+   * Also read the forms models write instead of `[n]` (`(1)`, `[Paper 2]`, `【3】`); off for text
+   * askpapers composed itself, whose quoted abstract sentences may hold "(2)" that cites nothing.
+   */
+  modelForms?: boolean
+}
+
 /**
  * Rewrites a streamed answer: drops markers citing no retrieved paper (numbered 1..k), renumbers the
- * rest by first use, merges adjacent markers (`[3][1]` → `[1, 2]`) and re-emits each as a sorted list.
+ * rest by first use, merges adjacent markers (`[3][1]` → `[1, 2]`) and re-emits each as a sorted list,
+ * whatever form the model wrote it in (`[Paper 3]`, `(3)`, `【3†source】`: see `parseMarkers`).
  *
  * Only a possible marker at the end of the text so far is held back — with the whitespace before it,
  * since removing the marker may remove that too — so the output never depends on how the text was split.
  */
-export function createCitationRewriter(k: number): CitationRewriter {
+export function createCitationRewriter(k: number, { modelForms = true }: MarkerOptions = {}): CitationRewriter {
   if (!Number.isInteger(k) || k < 0) throw new RangeError(`k must be a non-negative integer, got ${k}`)
+  const scanner = createMarkerScanner(k, { canonicalOnly: !modelForms })
   const renumbered = new Map<number, number>()
   const cited: number[] = []
   const invalidMarkers: string[] = []
+  const reformattedMarkers: string[] = []
   let markersTotal = 0
-  // Text not yet emitted: whitespace, then markers, then perhaps the start of one.
-  let pending = ''
   // The last character emitted, which decides how a removed marker's whitespace is tidied.
   let last = ''
 
-  const emit = (text: string): string => {
-    last = text.at(-1) ?? last
-    return text
-  }
-
-  const feed = (text: string): string => {
+  const write = (pieces: Scanned[]): string => {
     let out = ''
-    for (const ch of text) {
-      if (pending !== '') {
-        pending += ch
-        out += settle(false)
-      } else if (ch === ' ' || ch === '\t' || ch === '[') {
-        pending = ch
-      } else {
-        out += emit(ch)
-      }
+    for (const piece of pieces) {
+      const text = 'text' in piece ? piece.text : resolve(piece.run)
+      last = text.at(-1) ?? last
+      out += text
     }
     return out
   }
 
-  // Emits what `pending` has decided, if anything; at the end of the text everything is decided.
-  // Past MAX_PENDING characters (runaway whitespace or "[1] [1] [1] …") it decides as if the text
-  // ended there, so the buffer stays bounded; that depends only on the text, never on the deltas.
-  const settle = (final: boolean): string => {
-    const run = scanRun(pending)
-    const waiting = run.tail === '' || isMarkerPrefix(run.tail)
-    if (waiting && !final && pending.length <= MAX_PENDING) return ''
-    pending = ''
-    if (run.markers.length === 0) {
-      // Not a citation after all: the whitespace and the first character are plain text, but a
-      // marker may start right after ("[[1]").
-      const [first = '', ...rest] = run.tail
-      return emit(run.lead + first) + feed(rest.join(''))
-    }
-    return emit(resolve(run, run.tail.at(0) ?? '')) + feed(run.tail)
-  }
-
-  const resolve = (run: MarkerRun, next: string): string => {
+  const resolve = (run: MarkerRun): string => {
     const numbers: number[] = []
     for (const marker of run.markers) {
       markersTotal++
-      const cites = markerNumbers(marker)
-      const valid = cites.filter((n) => n >= 1 && n <= k)
-      if (valid.length === 0 || valid.length < cites.length) invalidMarkers.push(marker)
+      if (!marker.canonical) reformattedMarkers.push(marker.text)
+      const valid = marker.numbers.filter((n) => n >= 1 && n <= k)
+      if (valid.length === 0 || valid.length < marker.numbers.length) invalidMarkers.push(marker.text)
       for (const n of valid) {
         let renumber = renumbered.get(n)
         if (renumber === undefined) {
@@ -176,24 +153,20 @@ export function createCitationRewriter(k: number): CitationRewriter {
     }
     if (numbers.length > 0) return `${run.lead}${formatMarker(numbers)}${run.trail}`
     // Nothing left to cite: drop the marker without leaving "memory ." or "memory  and" behind.
-    if (next === '' || /[.,;:!?)\]}\r\n]/.test(next) || last === '' || /[\s([{]/.test(last)) return ''
+    if (run.next === '' || CLAUSE_END.test(run.next) || last === '' || /[\s([{【]/.test(last)) return ''
     return run.lead === '' && run.trail === '' ? '' : ' '
   }
 
   return {
-    push: (delta) => feed(delta),
-    end: () => {
-      let out = ''
-      while (pending !== '') out += settle(true)
-      return out
-    },
-    state: () => ({ cited: [...cited], markersTotal, invalidMarkers: [...invalidMarkers] }),
+    push: (delta) => write(scanner.push(delta)),
+    end: () => write(scanner.end()),
+    state: () => ({ cited: [...cited], markersTotal, invalidMarkers: [...invalidMarkers], reformattedMarkers: [...reformattedMarkers] }),
   }
 }
 
 /** The non-streaming rewrite: the same as pushing the whole text at once. */
-export function rewriteCitations(text: string, k: number): { text: string; state: RewriteState } {
-  const rewriter = createCitationRewriter(k)
+export function rewriteCitations(text: string, k: number, options: MarkerOptions = {}): { text: string; state: RewriteState } {
+  const rewriter = createCitationRewriter(k, options)
   const out = rewriter.push(text) + rewriter.end()
   return { text: out, state: rewriter.state() }
 }
@@ -231,8 +204,8 @@ export function idfWeights(documents: readonly string[]): Map<string, number> {
  * Rewrites the answer's citations against the retrieved papers (numbered 1..k in `papers`' order),
  * lists the cited papers with a supporting quote each, and reports what a reader should distrust.
  */
-export function finalizeAnswer(text: string, papers: readonly SourcePaper[]): CitedAnswer {
-  const { text: answer, state } = rewriteCitations(text, papers.length)
+export function finalizeAnswer(text: string, papers: readonly SourcePaper[], options: MarkerOptions = {}): CitedAnswer {
+  const { text: answer, state } = rewriteCitations(text, papers.length, options)
   const idf = idfWeights(papers.map((paper) => paper.abstract))
   const uncitedSentences: string[] = []
   const unsupportedCitations: { n: number; sentence: string }[] = []
@@ -265,55 +238,14 @@ export function finalizeAnswer(text: string, papers: readonly SourcePaper[]): Ci
   return {
     answer,
     references,
-    checks: { markersTotal: state.markersTotal, invalidMarkers: state.invalidMarkers, uncitedSentences, unsupportedCitations },
+    checks: {
+      markersTotal: state.markersTotal,
+      invalidMarkers: state.invalidMarkers,
+      uncitedSentences,
+      unsupportedCitations,
+      reformattedMarkers: state.reformattedMarkers,
+    },
   }
-}
-
-interface MarkerRun {
-  /** Whitespace before the first marker. */
-  lead: string
-  markers: string[]
-  /** Whitespace after the last marker; whitespace between markers is dropped when they merge. */
-  trail: string
-  /** The rest: empty, the start of another marker, or the text that follows. */
-  tail: string
-}
-
-function scanRun(text: string): MarkerRun {
-  const lead = /^[ \t]*/.exec(text)?.[0] ?? ''
-  const markers: string[] = []
-  let trail = ''
-  let pos = lead.length
-  while (text[pos] === '[') {
-    const close = text.indexOf(']', pos)
-    const candidate = text.slice(pos, close + 1)
-    if (close === -1 || !isMarker(candidate)) break
-    markers.push(candidate)
-    trail = /^[ \t]*/.exec(text.slice(close + 1))?.[0] ?? ''
-    pos = close + 1 + trail.length
-  }
-  return { lead, markers, trail: markers.length > 0 ? trail : '', tail: text.slice(pos) }
-}
-
-function isMarker(text: string): boolean {
-  return text.length <= MAX_MARKER_LENGTH && WHOLE_MARKER.test(text)
-}
-
-/** Whether more text could still complete `text` into a marker: `[`, `[1`, `[1, 2–`. */
-function isMarkerPrefix(text: string): boolean {
-  // Every unfinished marker ends either where a number may follow or where "]" may.
-  return isMarker(`${text}]`) || isMarker(`${text}1]`)
-}
-
-function markerNumbers(marker: string): number[] {
-  const numbers: number[] = []
-  for (const item of marker.slice(1, -1).split(/[,;]/)) {
-    const [from = NaN, to = from] = item.split(/[-–—]/).map((part) => Number.parseInt(part.trim(), 10))
-    // Unsafe integers are rejected too: past 2^53, n++ would never reach `to`.
-    if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || to < from || to - from + 1 > MAX_RANGE) return []
-    for (let n = from; n <= to; n++) numbers.push(n)
-  }
-  return [...new Set(numbers)]
 }
 
 function formatMarker(numbers: readonly number[]): string {
@@ -321,7 +253,7 @@ function formatMarker(numbers: readonly number[]): string {
 }
 
 function stripMarkers(text: string): string {
-  return text.replace(new RegExp(MARKER_SOURCE, 'g'), (marker) => (marker.length <= MAX_MARKER_LENGTH ? ' ' : marker))
+  return text.replace(new RegExp(CANONICAL_SOURCE, 'g'), (marker) => (marker.length <= MAX_MARKER_LENGTH ? ' ' : marker))
 }
 
 /**

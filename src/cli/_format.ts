@@ -32,7 +32,10 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
     }
   }
   const c = result.checks
-  if (c.truncated) lines.push('', warn('! The model stopped mid-answer (connection lost); the answer above is incomplete.'))
+  if (c.truncated) lines.push('', ...hang(warn(`! ${c.interruption ?? 'The model stopped mid-answer'} The answer above is incomplete.`), width, '  '))
+  for (const note of c.notes) lines.push(...hang(warn(`! ${note}`), width, '  '))
+  const rewritten = c.reformattedMarkers.filter((m) => !c.invalidMarkers.includes(m))
+  if (rewritten.length > 0) lines.push('', ...hang(warn(`! The model cited in its own format (${rewritten.join(' ')}); rewritten as [n].`), width, '  '))
   if (c.invalidMarkers.length > 0) lines.push('', warn(`! Removed citation(s) to papers that were not retrieved: ${c.invalidMarkers.join(' ')}`))
   for (const s of c.uncitedSentences) lines.push(...hang(warn(`! No citation: ${s}`), width, '  '))
   for (const u of c.unsupportedCitations) lines.push(...hang(warn(`! [${u.n}] may not support: ${u.sentence}`), width, '  '))

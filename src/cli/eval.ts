@@ -1,27 +1,39 @@
 import { defineCommand } from 'citty'
 import { fileURLToPath } from 'node:url'
 import { AppError } from '../errors.js'
-import { evaluateAnswers, formatAnswerReport } from '../eval/answers.js'
-import { evaluateRetrieval, formatTable, loadQuestions, resolveExpected } from '../eval/harness.js'
+import cliProgress from 'cli-progress'
+import { OFFLINE_MODEL } from '../answer/answer.js'
+import { evaluateAnswers, formatAnswerReport, type AnswerReport } from '../eval/answers.js'
+import { evaluateRetrieval, formatTable, loadQuestions, resolveExpected, spreadSample } from '../eval/harness.js'
+import { checkReportPath, writeReport } from '../eval/report.js'
 import { indexArgs, llmArgs, openEngine, printJson } from './_shared.js'
 import { ensureIndexed } from './search.js'
 
 const DEFAULT_QUESTIONS = fileURLToPath(new URL('../../evals/questions.jsonl', import.meta.url))
 
 export const evaluate = defineCommand({
-  meta: { name: 'eval', description: 'Measure retrieval (Recall@5/@10, MRR, nDCG@10 per question kind) for keyword, dense and hybrid' },
+  meta: {
+    name: 'eval',
+    description: 'Measure retrieval (Recall@5/@10, MRR, nDCG@10 per question kind) for keyword, dense and hybrid; with --answers, the answers of the offline answerer or --llm ollama|openai',
+  },
   args: {
     ...indexArgs,
     ...llmArgs,
     answers: { type: 'boolean', description: 'Also measure answers: citations, quotes, abstention, key facts' },
     questions: { type: 'string', description: 'Question set (JSONL); default evals/questions.jsonl' },
     split: { type: 'string', description: 'dev | test | all (default all)' },
+    limit: { type: 'string', description: 'At most N questions, spread over the question kinds (for a quick run against a slow model)' },
     json: { type: 'boolean', description: 'Print the report as JSON' },
+    report: { type: 'string', description: 'Also write a self-contained HTML report (charts and tables) to FILE.html' },
   },
   async run({ args }) {
     const split = args.split ?? 'all'
     if (!['dev', 'test', 'all'].includes(split)) throw new AppError('BAD_INPUT', `Unknown --split "${split}": use dev, test or all.`, { field: 'split' })
-    const questions = (await loadQuestions(args.questions ?? DEFAULT_QUESTIONS)).filter((q) => split === 'all' || q.split === split)
+    const limit = parseLimit(args.limit)
+    const inSplit = (await loadQuestions(args.questions ?? DEFAULT_QUESTIONS)).filter((q) => split === 'all' || q.split === split)
+    const questions = limit === undefined ? inSplit : spreadSample(inSplit, limit)
+    // Checked now rather than after minutes of evaluation.
+    if (args.report) await checkReportPath(args.report)
     const engine = await openEngine(args)
     try {
       await ensureIndexed(engine)
@@ -30,9 +42,34 @@ export const evaluate = defineCommand({
       const expected = resolveExpected(questions, engine.index.papers.values())
       const report = await evaluateRetrieval(retriever, (q) => embedder.embeddings.embedQuery(q), questions, expected)
       const answerer = args.answers ? await engine.answerer() : undefined
-      const answers = answerer ? await evaluateAnswers(answerer, questions, expected) : undefined
+      let answers: AnswerReport | undefined
+      if (answerer) {
+        // An LLM takes seconds a question: say what runs, and show progress (nothing when stderr is no TTY).
+        if (answerer.model !== OFFLINE_MODEL) process.stderr.write(`Answering ${questions.length} questions with ${answerer.model}…\n`)
+        const bar = new cliProgress.SingleBar({ format: 'Answers {bar} {value}/{total} | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
+        bar.start(questions.length, 0)
+        try {
+          answers = await evaluateAnswers(answerer, questions, expected, { onProgress: (done) => bar.update(done) })
+        } finally {
+          bar.stop()
+        }
+        for (const f of answers.failed) process.stderr.write(`${f.id}: ${f.error}\n`)
+      }
+      if (args.report) {
+        const meta = {
+          split,
+          questions: questions.length,
+          questionSet: args.questions ?? 'evals/questions.jsonl',
+          embedder: `${embedder.info.provider} ${embedder.info.model} (${embedder.info.dimensions} dimensions)`,
+          answerModel: answerer?.model,
+          date: new Date().toISOString(),
+          corpus: { papers: engine.index.papers.size, chunks: engine.index.manifest?.chunks ?? 0 },
+        }
+        await writeReport(args.report, { meta, retrieval: report, answers, questions })
+        process.stderr.write(`Report written to ${args.report}\n`)
+      }
       if (args.json) {
-        printJson({ split, questions: questions.length, table: report.table, perQuestion: report.perQuestion, ...(answers ? { answers } : {}) })
+        printJson({ split, questions: questions.length, table: report.table, perQuestion: report.perQuestion, latency: report.latency, ...(answers ? { answers } : {}) })
         return
       }
       process.stdout.write(`Retrieval on ${questions.length} questions (split: ${split})\n\n${formatTable(report)}\n`)
@@ -42,3 +79,10 @@ export const evaluate = defineCommand({
     }
   },
 })
+
+function parseLimit(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined
+  const n = Number(value)
+  if (!Number.isInteger(n) || n < 1) throw new AppError('BAD_INPUT', `--limit must be a whole number of questions, at least 1, not "${value}".`, { field: 'limit' })
+  return n
+}

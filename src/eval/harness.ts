@@ -69,10 +69,34 @@ export interface MetricRow {
   n: number
 }
 
+/** Milliseconds over a set of calls: nearest-rank percentiles, so each one is a time actually measured. */
+export interface LatencyStats {
+  p50: number
+  p95: number
+  max: number
+  n: number
+}
+
+export function latencyStats(samples: readonly number[]): LatencyStats {
+  if (samples.length === 0) return { p50: 0, p95: 0, max: 0, n: 0 }
+  const sorted = [...samples].sort((a, b) => a - b)
+  const at = (p: number): number => round2(sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)] ?? 0)
+  return { p50: at(0.5), p95: at(0.95), max: at(1), n: sorted.length }
+}
+
 export interface RetrievalReport {
   /** mode → kind (plus "all") → averaged metrics over answerable questions. */
   table: Record<SearchMode, Record<string, MetricRow>>
-  perQuestion: { id: string; kind: string; mode: SearchMode; ranked: string[]; relevant: string[]; rank: number | null }[]
+  /** `ms`: time to rank the question in that mode, after embedding. */
+  perQuestion: { id: string; kind: string; mode: SearchMode; ranked: string[]; relevant: string[]; rank: number | null; ms: number }[]
+  /** Per query: embedding it once, then ranking it in each mode. */
+  latency: { embedMs: LatencyStats; byMode: Partial<Record<SearchMode, LatencyStats>> }
+}
+
+export interface RetrievalEvalOptions {
+  modes?: SearchMode[]
+  /** Milliseconds since some epoch, for the latency figures. */
+  now?: () => number
 }
 
 /**
@@ -85,9 +109,11 @@ export async function evaluateRetrieval(
   embedQuery: (q: string) => Promise<number[]>,
   questions: EvalQuestion[],
   expected: Map<string, string[]>,
-  modes: SearchMode[] = ['keyword', 'dense', 'hybrid'],
+  { modes = ['keyword', 'dense', 'hybrid'], now = () => performance.now() }: RetrievalEvalOptions = {},
 ): Promise<RetrievalReport> {
   const perQuestion: RetrievalReport['perQuestion'] = []
+  const embedTimes: number[] = []
+  const rankTimes = new Map<SearchMode, number[]>(modes.map((m) => [m, []]))
   const sums = new Map<string, MetricRow>()
   const add = (mode: SearchMode, kind: string, m: Omit<MetricRow, 'n'>): void => {
     for (const key of [`${mode}\u0000${kind}`, `${mode}\u0000all`]) {
@@ -103,9 +129,14 @@ export async function evaluateRetrieval(
   for (const q of questions) {
     const relevant = expected.get(q.id) ?? []
     if (relevant.length === 0) continue
+    const embedStarted = now()
     const vector = await embedQuery(q.question)
+    embedTimes.push(now() - embedStarted)
     for (const mode of modes) {
+      const rankStarted = now()
       const ranked = retriever.rank(q.question, vector, 10, mode).map((h) => h.id)
+      const ms = now() - rankStarted
+      rankTimes.get(mode)?.push(ms)
       const set = new Set(relevant)
       add(mode, q.kind, {
         recall5: recallAt(ranked, set, 5),
@@ -114,7 +145,7 @@ export async function evaluateRetrieval(
         ndcg10: ndcgAt(ranked, set, 10),
       })
       const first = ranked.findIndex((id) => set.has(id))
-      perQuestion.push({ id: q.id, kind: q.kind, mode, ranked, relevant, rank: first < 0 ? null : first + 1 })
+      perQuestion.push({ id: q.id, kind: q.kind, mode, ranked, relevant, rank: first < 0 ? null : first + 1, ms: round2(ms) })
     }
   }
   const table = {} as RetrievalReport['table']
@@ -129,19 +160,58 @@ export async function evaluateRetrieval(
       n: row.n,
     }
   }
-  return { table, perQuestion }
+  const byMode: RetrievalReport['latency']['byMode'] = {}
+  for (const [mode, times] of rankTimes) byMode[mode] = latencyStats(times)
+  return { table, perQuestion, latency: { embedMs: latencyStats(embedTimes), byMode } }
 }
 
-export function formatTable(report: RetrievalReport): string {
-  const lines = ['| kind | n | mode | Recall@5 | Recall@10 | MRR | nDCG@10 |', '|---|---|---|---|---|---|---|']
+/** A table of display strings: the terminal prints it as Markdown, the HTML report as a <table>. */
+export interface TextTable {
+  header: string[]
+  rows: string[][]
+}
+
+export function markdownTable({ header, rows }: TextTable): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`
+  return [line(header), `|${header.map(() => '---').join('|')}|`, ...rows.map(line)].join('\n')
+}
+
+export const percent = (x: number): string => `${(x * 100).toFixed(1)} %`
+
+export function retrievalTable(report: RetrievalReport): TextTable {
+  const rows: string[][] = []
   const kinds = [...QUESTION_KINDS.filter((k) => !UNANSWERABLE_KINDS.includes(k)), 'all']
   for (const kind of kinds) {
     for (const mode of Object.keys(report.table) as SearchMode[]) {
       const row = report.table[mode][kind]
       if (!row) continue
-      const pct = (x: number): string => `${(x * 100).toFixed(1)} %`
-      lines.push(`| ${kind} | ${row.n} | ${mode} | ${pct(row.recall5)} | ${pct(row.recall10)} | ${row.mrr.toFixed(3)} | ${row.ndcg10.toFixed(3)} |`)
+      rows.push([kind, String(row.n), mode, percent(row.recall5), percent(row.recall10), row.mrr.toFixed(3), row.ndcg10.toFixed(3)])
     }
   }
-  return lines.join('\n')
+  return { header: ['kind', 'n', 'mode', 'Recall@5', 'Recall@10', 'MRR', 'nDCG@10'], rows }
+}
+
+export function formatTable(report: RetrievalReport): string {
+  return markdownTable(retrievalTable(report))
+}
+
+const round2 = (ms: number): number => Math.round(ms * 100) / 100
+
+/**
+ * At most `n` questions, taken in turn from each kind (in file order within a kind), so a short run
+ * against a slow model still sees every question style.
+ */
+export function spreadSample<T extends { kind: string }>(questions: T[], n: number): T[] {
+  if (n >= questions.length) return questions
+  const byKind = new Map<string, T[]>()
+  for (const q of questions) byKind.set(q.kind, [...(byKind.get(q.kind) ?? []), q])
+  const queues = [...byKind.values()]
+  const picked = new Set<T>()
+  for (let round = 0; picked.size < n; round++) {
+    for (const queue of queues) {
+      const q = queue[round]
+      if (q && picked.size < n) picked.add(q)
+    }
+  }
+  return questions.filter((q) => picked.has(q))
 }

@@ -25,6 +25,7 @@ button { font: inherit; cursor: pointer; }
 .status { color: var(--muted); font-size: .9rem; margin: 0 0 6px; }
 .a { margin: 0; white-space: pre-wrap; }
 .a.abstained { color: var(--muted); font-style: italic; }
+.warning { color: #8a5300; font-size: 0.9em; }
 .cite { border: 1px solid var(--accent); background: var(--accent-bg); color: var(--accent); border-radius: 5px; font-size: .75rem; line-height: 1; padding: 2px 5px; margin: 0 1px; vertical-align: 2px; }
 .cite[aria-expanded="true"] { background: var(--accent); color: var(--card); }
 .refs { list-style: none; padding: 0; margin: 12px 0 0; border-top: 1px solid var(--line); }
@@ -177,9 +178,14 @@ function showAnswer(turn, result) {
     item.querySelector('.num').addEventListener('click', () => toggle(n))
   }
   if (items.size > 0) turn.root.append(refs)
+  if (result.abstained && result.notFound) turn.root.append(el('p', 'status', result.notFound))
   if (result.abstained && result.related && result.related.length > 0) {
     turn.root.append(el('p', 'status', 'The closest papers:'), paperList(result.related))
   }
+  // What the reader must know about how the answer was made: a reply cut off, papers left out of the prompt.
+  const checks = result.checks || {}
+  const warnings = (checks.truncated ? [(checks.interruption || 'The model stopped mid-answer.') + ' The answer is incomplete.'] : []).concat(checks.notes || [])
+  for (const warning of warnings) turn.root.append(el('p', 'warning', warning))
   // A follow-up's rewrite is what was searched for: kept with the sources, folded away, not in the answer's header.
   if (result.standalone && result.standalone !== result.question) {
     const searched = el('details', 'searched')

@@ -78,10 +78,30 @@ const Checks = z
   .object({
     markersTotal: z.number().int(),
     invalidMarkers: z.array(z.string()),
+    reformattedMarkers: z
+      .array(z.string())
+      .optional()
+      .openapi({ description: 'Citations the model wrote in another format ("(1)", "[Paper 2]", "【1】"), as written; rewritten to [n].' }),
     uncitedSentences: z.array(z.string()),
     unsupportedCitations: z.array(z.object({ n: z.number().int(), sentence: z.string() })),
     evidence: z.object({ coverage: z.number(), dense: z.number(), unknownNames: z.array(z.string()) }),
     truncated: z.boolean(),
+    interruption: z.string().optional().openapi({ description: 'With truncated: why the reply broke off, with the server’s own message (e.g. "CUDA error: out of memory").' }),
+    notes: z.array(z.string()).openapi({ description: 'How the answer was made, when the reader should know: papers left out of the prompt to fit the model’s context, a context that was full.' }),
+    context: z
+      .object({
+        windowTokens: z.number().int().optional(),
+        windowSource: z.string().optional(),
+        promptTokens: z.number().int(),
+        numCtx: z.number().int().optional(),
+        reportedPromptTokens: z.number().int().optional(),
+        papersInPrompt: z.number().int(),
+        papersLeftOut: z.array(z.object({ id: z.string(), title: z.string() })),
+        passagesOnly: z.boolean(),
+      })
+      .optional()
+      .openapi({ description: 'With an LLM: how the prompt was fitted to the model’s context window.' }),
+    thinkingChars: z.number().int().optional().openapi({ description: 'Characters of the model’s thinking (<think>…</think>) left out of the answer.' }),
   })
   .openapi('AnswerChecks')
 

@@ -21,7 +21,15 @@ import { setTimeout as sleep } from 'node:timers/promises'
  *   const ollama = await startStubOllama({ chat: scriptedReply({ hang: true }) })            // never answers
  *   const ollama = await startStubOllama({ chatModels: [] })                                 // 404, pull it
  *
- * `GET /api/version` and `GET /api/tags` answer as Ollama does (for reachability checks).
+ * `GET /api/version` and `GET /api/tags` answer as Ollama does (for reachability checks);
+ * `POST /api/show` reports each chat model's `contextLength` in `model_info`, as Ollama does.
+ *
+ * Like Ollama, the stub runs each chat request in a context of `options.num_ctx` tokens (default
+ * `defaultNumCtx`, 2048 as in Ollama before 0.6) and silently drops the front of a longer prompt:
+ * `request.seen` is the prompt as the "model" got it, so a handler can answer as a model that lost
+ * its instructions would. A stub token is 4 characters (real tokenizers: ~4 for English).
+ *
+ *   const ollama = await startStubOllama({ chat: (body, request) => request.seen?.includes('cite') ? … : … })
  */
 export interface RecordedRequest {
   method: string
@@ -35,6 +43,10 @@ export interface RecordedRequest {
    * the server's doing and does not count.
    */
   clientClosed: boolean
+  /** Chat requests: the prompt (messages' contents joined by newlines) after the context window cut its front. */
+  seen?: string
+  /** Chat requests: the context size the request ran with, in stub tokens. */
+  numCtx?: number
 }
 
 export interface StubReply {
@@ -71,6 +83,13 @@ export interface ChatScript {
   stallAfter?: number
   /** Accept the request and never send a byte: a server stuck loading the model. */
   hang?: boolean
+  /**
+   * Reasoning sent before the answer in the server's separate field (Ollama's `message.thinking`,
+   * an OpenAI-compatible server's `delta.reasoning_content`), one piece per chunk.
+   */
+  thinking?: string[]
+  /** After the deltas, an error line inside the 200 stream instead of a clean end (Ollama: `{"error": "…"}`). */
+  streamError?: string
 }
 
 /** A chat handler returns a script, or a plain reply (`{ status: 500, body: ... }`). */
@@ -110,7 +129,14 @@ export interface StubOllamaOptions {
   embed?: StubHandler
   /** Without one, chat requests for a pulled model answer 501. */
   chat?: ChatHandler
+  /** The chat models' trained context length, reported by /api/show (0: not reported). */
+  contextLength?: number
+  /** The context a chat request runs with when it sends no `options.num_ctx`. */
+  defaultNumCtx?: number
 }
+
+/** Characters per stub token. */
+export const STUB_TOKEN_CHARS = 4
 
 export function startStubOllama({
   models = ['nomic-embed-text'],
@@ -118,6 +144,8 @@ export function startStubOllama({
   dimensions = 8,
   embed,
   chat,
+  contextLength = 131072,
+  defaultNumCtx = 2048,
 }: StubOllamaOptions = {}): Promise<StubServer> {
   const missing = (model: unknown): StubReply => ({ status: 404, body: { error: `model "${String(model)}" not found, try pulling it first` } })
   const routes: Record<string, StubHandler> = {
@@ -138,10 +166,34 @@ export function startStubOllama({
       }),
     'POST /api/chat': async (body, request) => {
       if (!chatModels.includes(String(body.model))) return missing(body.model)
+      const numCtx = Number((body.options as { num_ctx?: unknown } | undefined)?.num_ctx ?? defaultNumCtx)
+      const prompt = promptText(body)
+      request.numCtx = numCtx
+      // What Ollama does with an over-long prompt: keeps its end, drops the front without a word.
+      request.seen = prompt.length > numCtx * STUB_TOKEN_CHARS ? prompt.slice(prompt.length - numCtx * STUB_TOKEN_CHARS) : prompt
       const reply = chat ? await chat(body, request) : { status: 501, body: { error: 'the stub has no chat handler' } }
-      return 'script' in reply ? playScript(reply.script, body.stream !== false, ollamaWire(body)) : reply
+      return 'script' in reply ? playScript(reply.script, body.stream !== false, ollamaWire(body, defaultNumCtx)) : reply
     },
     'GET /api/version': () => ({ body: { version: '0.12.0' } }),
+    'POST /api/show': (body) => {
+      const name = String(body.model ?? body.name)
+      if (!chatModels.includes(name) && !models.includes(name)) return missing(name)
+      return {
+        body: {
+          modelfile: `FROM ${name}`,
+          parameters: 'stop "<|eot_id|>"',
+          template: '{{ .Prompt }}',
+          details: { format: 'gguf', family: 'llama', parameter_size: '8.0B', quantization_level: 'Q4_K_M' },
+          model_info: {
+            'general.architecture': 'llama',
+            'general.parameter_count': 8030261248,
+            ...(contextLength ? { 'llama.context_length': contextLength } : {}),
+            'llama.embedding_length': 4096,
+          },
+          capabilities: ['completion'],
+        },
+      }
+    },
     'GET /api/tags': () => ({
       body: {
         models: [...models, ...chatModels].map((name) => ({
@@ -159,7 +211,7 @@ export function startStubOllama({
 }
 
 /** Ollama's `/api/chat`: NDJSON lines with a message delta each, then a `done` line with counts. */
-function ollamaWire(request: Record<string, unknown>): WireFormat {
+function ollamaWire(request: Record<string, unknown>, defaultNumCtx: number): WireFormat {
   const model = String(request.model)
   const line = (content: string, done: boolean, extra: Record<string, unknown> = {}): Record<string, unknown> => ({
     model,
@@ -172,7 +224,7 @@ function ollamaWire(request: Record<string, unknown>): WireFormat {
     done_reason: 'stop',
     total_duration: 1_000_000 * (deltas + 1),
     load_duration: 1_000,
-    prompt_eval_count: promptTokens(request),
+    prompt_eval_count: promptTokens(request, Number((request.options as { num_ctx?: unknown } | undefined)?.num_ctx ?? defaultNumCtx)),
     prompt_eval_duration: 1_000_000,
     eval_count: deltas,
     eval_duration: 1_000_000 * deltas,
@@ -180,6 +232,8 @@ function ollamaWire(request: Record<string, unknown>): WireFormat {
   return {
     streamType: 'application/x-ndjson',
     delta: (text) => `${JSON.stringify(line(text, false))}\n`,
+    thinking: (text) => `${JSON.stringify({ ...line('', false), message: { role: 'assistant', content: '', thinking: text } })}\n`,
+    error: (message) => `${JSON.stringify({ error: message })}\n`,
     finish: (_answer, deltas) => `${JSON.stringify(line('', true, counts(deltas)))}\n`,
     whole: (answer, deltas) => line(answer, true, counts(deltas)),
   }
@@ -193,6 +247,10 @@ export interface WireFormat {
   open?: string
   /** One streamed delta. */
   delta(text: string): string
+  /** One streamed piece of reasoning, in the server's separate field. */
+  thinking(text: string): string
+  /** An error reported inside the stream, which then ends. */
+  error(message: string): string
   /** What ends a complete streamed reply. */
   finish(answer: string, deltas: number): string
   /** The JSON body of a non-streamed reply. */
@@ -223,6 +281,10 @@ export function playScript(script: ChatScript, streamed: boolean, wire: WireForm
       res.writeHead(200, { 'content-type': wire.streamType })
       res.flushHeaders()
       if (wire.open) await write(res, wire.open)
+      for (const piece of script.thinking ?? []) {
+        if (res.destroyed) return
+        await write(res, wire.thinking(piece))
+      }
       for (const delta of sent) {
         if (delayMs) await sleep(delayMs)
         if (res.destroyed) return
@@ -230,15 +292,21 @@ export function playScript(script: ChatScript, streamed: boolean, wire: WireForm
       }
       if (res.destroyed || ending === 'stall') return
       if (ending === 'cut') return cut(res)
+      if (script.streamError !== undefined) return void res.end(wire.error(script.streamError))
       res.end(wire.finish(answer, deltas.length))
     },
   }
 }
 
-/** Rough token count of a chat request's messages, for the usage numbers servers report. */
-export function promptTokens(request: Record<string, unknown>): number {
+/** A chat request's messages' contents, joined by newlines. */
+export function promptText(request: Record<string, unknown>): string {
   const messages = Array.isArray(request.messages) ? request.messages : []
-  return messages.reduce<number>((sum, message) => sum + String((message as { content?: unknown }).content ?? '').split(/\s+/).length, 0)
+  return messages.map((message) => String((message as { content?: unknown }).content ?? '')).join('\n')
+}
+
+/** Token count of a chat request's prompt as the stub counts (capped by its context for Ollama), for the usage numbers servers report. */
+export function promptTokens(request: Record<string, unknown>, numCtx = Infinity): number {
+  return Math.min(Math.ceil(promptText(request).length / STUB_TOKEN_CHARS), numCtx)
 }
 
 /** Destroys the connection mid-reply, as a crashed server does (not counted as `clientClosed`). */

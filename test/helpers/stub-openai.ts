@@ -140,6 +140,9 @@ function openAIWire(request: Record<string, unknown>, serial: number): WireForma
     streamType: 'text/event-stream; charset=utf-8',
     open: event([choice({ role: 'assistant', content: '', refusal: null }, null)]),
     delta: (text) => event([choice({ content: text }, null)]),
+    thinking: (text) => event([choice({ reasoning_content: text }, null)]),
+    // What OpenAI-compatible servers (vLLM, LiteLLM…) send when generation fails after the headers.
+    error: (message) => `data: ${JSON.stringify({ error: { message, type: 'server_error', param: null, code: null } })}\n\n`,
     finish: (_answer, deltas) => `${event([choice({}, 'stop')])}${withUsage ? event([], { usage: usage(deltas) }) : ''}data: [DONE]\n\n`,
     whole: (answer, deltas) => ({
       id,

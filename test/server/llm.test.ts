@@ -108,4 +108,22 @@ describe('when the LLM fails', () => {
     expect(events.at(-1)).toEqual({ event: 'error', data: { code: 'TIMEOUT', message: 'No answer within the request timeout of 0.4 s.' } })
     await vi.waitFor(() => expect(ollama.requests.find((r) => r.path === '/api/chat')?.clientClosed).toBe(true))
   })
+
+  it('ends a stream the model broke off with a done event that gives the server’s error message', async () => {
+    const ollama = await llm(startChatStub(scriptedReply({ deltas: ['LoRA cuts GPU memory ', 'by 3 times [1]'], streamError: 'CUDA error: out of memory' })))
+    const { app } = quietApp(fx, llmAnswerer(fx, ollama.url))
+    const events = parseSse(await (await app.request('/v1/ask', json({ question: QUESTION, stream: true }))).text())
+    const done = events.at(-1)
+    expect(done?.event).toBe('done')
+    expect(done?.data).toMatchObject({ answer: 'LoRA cuts GPU memory by 3 times [1]', abstained: false, checks: { truncated: true } })
+    expect(done?.data.checks.interruption).toMatch(/^Ollama at http:\/\/127\.0\.0\.1:\d+ \(model llama3\.1:8b\) failed mid-answer: CUDA error: out of memory\./)
+  })
+
+  it('answers 503 with the server’s message when the model fails before any text', async () => {
+    const ollama = await llm(startChatStub(scriptedReply({ deltas: [], streamError: 'CUDA error: out of memory' })))
+    const { app } = quietApp(fx, llmAnswerer(fx, ollama.url))
+    const res = await app.request('/v1/ask', json({ question: QUESTION }))
+    expect(res.status).toBe(503)
+    expect((await res.json()).error.message).toMatch(/failed: CUDA error: out of memory/)
+  })
 })
