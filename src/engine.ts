@@ -73,10 +73,8 @@ export class Engine {
       throw new AppError('BAD_INPUT', `No valid paper in ${paths.join(', ')}: ${problems.length} record(s) skipped.`)
     }
     // A rebuild re-embeds every paper already indexed too: it changes the embedder, never the corpus.
-    const base = rebuild ? await PaperIndex.empty(this.config.dataDir) : this.current
-    const incoming = rebuild ? [...this.current.papers.values(), ...papers] : papers
-    if (!rebuild) base.assertCompatible(this.expectedEmbedder())
-    const { counts, index } = await base.ingest(incoming, () => this.embedder(), this.options.chunking, options)
+    if (!rebuild) this.current.assertCompatible(this.expectedEmbedder())
+    const { counts, index } = await this.current.ingest(papers, () => this.embedder(), this.options.chunking, { ...options, rebuild })
     this.current = index
     this.retrieverCache = undefined
     // Measured now, while the embedder is loaded, so the first search does not pay for it.

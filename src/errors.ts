@@ -7,6 +7,8 @@ export type ErrorCode =
   | 'EMPTY_FILE'
   | 'EMBEDDER_MISMATCH'
   | 'INDEX_CORRUPT'
+  /** Another process is writing to the data directory (or took the write lock over). */
+  | 'INDEX_LOCKED'
   | 'PROVIDER_UNAVAILABLE'
   | 'MODEL_MISSING'
   | 'TIMEOUT'

@@ -3,7 +3,7 @@ import cliProgress from 'cli-progress'
 import { checkSearchableQuestion, loadConfig } from '../config.js'
 import { Engine } from '../engine.js'
 import { AppError, isAppError } from '../errors.js'
-import type { IngestOptions } from '../index/store.js'
+import type { IngestOptions, LockOptions } from '../index/store.js'
 
 /** Flags every command that touches the index shares. */
 export const indexArgs = {
@@ -45,7 +45,13 @@ export function ingestProgress(label: string): IngestOptions & { stop(): void } 
   )
   let running = false
   return {
-    onPlan: ({ chunksToEmbed }) => {
+    onPlan: ({ chunksToEmbed, chunksReused, resumed }) => {
+      if (resumed) {
+        process.stderr.write(
+          `Resuming an interrupted ingest: ${resumed.papers} of its ${resumed.of} papers were committed before it stopped; ` +
+            `${chunksReused} chunks are kept, ${chunksToEmbed} left to embed.\n`,
+        )
+      }
       if (chunksToEmbed === 0) return
       bar.start(chunksToEmbed, 0, { rate: '0.0' })
       running = true
@@ -59,6 +65,16 @@ export function ingestProgress(label: string): IngestOptions & { stop(): void } 
       running = false
     },
   }
+}
+
+/** Flag of the commands that write the index. */
+export const writeArgs = {
+  wait: { type: 'boolean', default: true, description: 'Wait while another ingest holds the data directory (--no-wait: fail at once, exit code 6)' },
+} as const
+
+/** How a writing command waits for the data directory's write lock: with a line on stderr, or not at all. */
+export function lockOptions(flags: { wait?: boolean | undefined }): LockOptions {
+  return { wait: flags.wait !== false, onWait: (message) => process.stderr.write(`askpapers: ${message}\n`) }
 }
 
 export function checkQuestion(question: string | undefined, what = 'question'): string {

@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty'
-import { indexArgs, ingestProgress, openEngine, printJson } from './_shared.js'
+import { indexArgs, ingestProgress, lockOptions, openEngine, printJson, writeArgs } from './_shared.js'
 
 export const SKIPPED_EXIT_CODE = 5
 
@@ -7,6 +7,7 @@ export const ingest = defineCommand({
   meta: { name: 'ingest', description: 'Add papers to the index (no PATH: the bundled seeds). JSONL, CSV, arXiv metadata or seed pages.' },
   args: {
     ...indexArgs,
+    ...writeArgs,
     rebuild: { type: 'boolean', description: 'Re-embed every indexed paper (e.g. after changing embedder)' },
     json: { type: 'boolean', description: 'Print one summary object' },
   },
@@ -15,7 +16,7 @@ export const ingest = defineCommand({
     const engine = await openEngine(args)
     const progress = ingestProgress('Embedding')
     try {
-      const summary = await engine.ingest(paths, { rebuild: Boolean(args.rebuild), onPlan: progress.onPlan, onProgress: progress.onProgress })
+      const summary = await engine.ingest(paths, { ...lockOptions(args), rebuild: Boolean(args.rebuild), onPlan: progress.onPlan, onProgress: progress.onProgress })
       progress.stop()
       for (const p of summary.problems) process.stderr.write(`${p.file}:${p.line}: ${p.reason}\n`)
       if (args.json) {

@@ -5,12 +5,13 @@ import { chat } from './chat.js'
 import { evaluate } from './eval.js'
 import { ingest } from './ingest.js'
 import { mcp } from './mcp.js'
+import { repair } from './repair.js'
 import { search } from './search.js'
 import { serve } from './serve.js'
 
 const main = defineCommand({
   meta: { name: 'askpapers', version: '0.1.0', description: 'Cited answers from research-paper abstracts' },
-  subCommands: { ingest, search, ask, chat, eval: evaluate, serve, mcp },
+  subCommands: { ingest, repair, search, ask, chat, eval: evaluate, serve, mcp },
 })
 
 /** Exit codes by error kind, documented in the README. */
@@ -22,6 +23,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   CONFIG: 2,
   EMBEDDER_MISMATCH: 3,
   INDEX_CORRUPT: 3,
+  INDEX_LOCKED: 6,
   PROVIDER_UNAVAILABLE: 4,
   MODEL_MISSING: 4,
   TIMEOUT: 4,

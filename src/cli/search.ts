@@ -2,7 +2,7 @@ import { defineCommand } from 'citty'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
 import type { SearchHit, SearchMode } from '../retrieve/hybrid.js'
-import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, openEngine, parseK, printJson } from './_shared.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson } from './_shared.js'
 
 export const search = defineCommand({
   meta: { name: 'search', description: 'Find the papers that bear on a question (hybrid keyword + dense search)' },
@@ -40,13 +40,17 @@ export const search = defineCommand({
   },
 })
 
-/** A fresh clone has no index yet: build it from the seeds so the first search just works. */
+/**
+ * A fresh clone has no index yet: build it from the seeds so the first search just works. Only a
+ * directory with no index at all is seeded (a damaged one fails to open instead), and only if it is
+ * still empty once this process holds the write lock.
+ */
 export async function ensureIndexed(engine: Engine): Promise<void> {
   if (!engine.index.isEmpty) return
   process.stderr.write(`No index in ${engine.config.dataDir} yet: indexing the bundled seed papers first.\n`)
   const progress = ingestProgress('Embedding')
   try {
-    const summary = await engine.ingest([], { onPlan: progress.onPlan, onProgress: progress.onProgress })
+    const summary = await engine.ingest([], { ...lockOptions({}), onlyIfEmpty: true, onPlan: progress.onPlan, onProgress: progress.onProgress })
     progress.stop()
     process.stderr.write(`Indexed ${summary.papers} papers in ${summary.seconds.toFixed(1)} s.\n`)
   } finally {

@@ -46,6 +46,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   TIMEOUT: 504,
   EMBEDDER_MISMATCH: 500,
   INDEX_CORRUPT: 500,
+  INDEX_LOCKED: 409,
 }
 
 /** The one mapping from anything thrown to what the caller sees; unknown errors say nothing of their insides. */

@@ -1,13 +1,14 @@
-import { spawn } from 'node:child_process'
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Paper } from '../../src/corpus/index.js'
-import { paperId } from '../../src/corpus/index.js'
+import { defaultSeedDir, paperId } from '../../src/corpus/index.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { embeddingText } from '../../src/index/chunk.js'
 import { PaperIndex } from '../../src/index/store.js'
+import { runCli } from '../helpers/cli.js'
+import { advanceTo, stepIngest } from '../helpers/processes.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
 
 const paper = (title: string, abstract: string): Paper => ({ id: paperId(title), title, abstract, sources: ['test.jsonl:1'] })
@@ -19,6 +20,18 @@ const C = paper('Length generalization', 'Transformers fail on longer inputs. Po
 let ollama: StubServer
 let embedder: Embedder
 let dir: string
+
+let seeded: Promise<string> | undefined
+/** A data directory holding the seed corpus, built once (by the fixture) and copied by each test. */
+function seedIndex(): Promise<string> {
+  seeded ??= (async () => {
+    const data = join(dir, 'seeded')
+    const p = stepIngest(data, ollama.url, defaultSeedDir(), { gate: false })
+    expect((await p.exited).code, p.stderr()).toBe(0)
+    return data
+  })()
+  return seeded
+}
 
 /** Texts the stub was asked to embed since the last call. */
 function embeddedSince(from: number): string[] {
@@ -93,32 +106,58 @@ describe('PaperIndex', () => {
     await (await PaperIndex.open(data)).ingest([A], embedder, CHUNKING)
     const [generation] = (await readdir(data)).filter((n) => n.startsWith('gen-'))
     await writeFile(join(data, generation!, 'papers.json'), '{not json')
-    await expect(PaperIndex.open(data)).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringMatching(/--rebuild/) })
+    await expect(PaperIndex.open(data)).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringMatching(/gen-000001\/papers\.json .*askpapers repair/) })
   })
 
-  it('leaves a loadable index when the process is killed at any moment of a save', async () => {
-    const data = join(dir, 'crash')
-    const child = (): ReturnType<typeof spawn> =>
-      spawn(process.execPath, [join(import.meta.dirname, '../fixtures/save-loop.mjs'), data, ollama.url], { stdio: ['ignore', 'pipe', 'inherit'] })
-    // First let one save complete, so there is a previous index to protect.
-    await new Promise<void>((resolve, reject) => {
-      const p = child()
-      p.stdout?.on('data', () => {
-        p.kill('SIGKILL')
-        resolve()
-      })
-      p.on('exit', (code) => code !== null && code !== 0 && reject(new Error(`save loop exited with ${code}`)))
-    })
-    const delays = [40, 90, 150, 220, 300, 380, 470, 560, 650, 800]
-    for (const delay of delays) {
-      const p = child()
-      await new Promise((resolve) => setTimeout(resolve, delay))
-      p.kill('SIGKILL')
-      await new Promise((resolve) => p.on('exit', resolve))
-      const index = await PaperIndex.open(data)
-      expect(index.papers.size).toBe(317)
-      expect(index.chunks().length).toBe(index.manifest?.chunks)
-      expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+  it.each(['locked', 'generation', 'hnsw', 'papers', 'manifest', 'current', 'swap', 'cleanup'])('leaves the seed index loadable when the writer is killed at "%s"', async (step) => {
+    const data = join(dir, `crash-${step}`)
+    await cp(await seedIndex(), data, { recursive: true })
+    const file = join(dir, `one-${step}.jsonl`)
+    await writeFile(file, `${JSON.stringify({ title: `Killed at ${step}`, abstract: 'One more paper. It may or may not be committed.' })}\n`)
+    const writer = stepIngest(data, ollama.url, file)
+    await advanceTo(writer, step)
+    writer.child.kill('SIGKILL')
+    await writer.exited
+    const index = await PaperIndex.open(data)
+    expect(index.papers.size).toBe(step === 'cleanup' ? 318 : 317)
+    expect(index.chunks().length).toBe(index.manifest?.chunks)
+    expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+  })
+
+  it('commits an ingest in batches by count, so a kill -9 loses only the batch in flight and the resume embeds only the rest', async () => {
+    const data = join(dir, 'resume')
+    const file = join(dir, 'six.jsonl')
+    const titles = ['Alpha', 'Bravo', 'Charlie', 'Delta', 'Echo', 'Foxtrot'].map((t) => `${t} networks`)
+    await writeFile(file, titles.map((title) => JSON.stringify({ title, abstract: `${title} are short. They fit one chunk.` })).join('\n'))
+    // Two chunks (two papers) a batch: commits after Bravo and Delta, then the last one. Killed as the second one starts.
+    const writer = stepIngest(data, ollama.url, file, { batch: 2 })
+    await advanceTo(writer, 'generation', 2)
+    writer.child.kill('SIGKILL')
+    await writer.exited
+    const committed = await PaperIndex.open(data)
+    expect([...committed.papers.values()].map((p) => p.title)).toEqual(titles.slice(0, 2))
+    expect(committed.manifest?.partial).toMatchObject({ papersDone: 2, papersPlanned: 6 })
+
+    const from = ollama.requests.length
+    const run = await runCli(['ingest', file, '--data-dir', data, '--json'], { env: { ASKPAPERS_EMBEDDER: 'ollama', OLLAMA_HOST: ollama.url, ASKPAPERS_CHUNK_SIZE: '120' } })
+    expect(run.code, run.stderr).toBe(0)
+    expect(run.stderr).toContain('Resuming an interrupted ingest: 2 of its 6 papers were committed before it stopped; 2 chunks are kept, 4 left to embed.')
+    expect(JSON.parse(run.stdout)).toMatchObject({ papers: 6, added: 4, unchanged: 2 })
+    expect(embeddedSince(from).filter((t) => titles.some((title) => t.startsWith(title)))).toEqual(titles.slice(2).map((t) => `${t}: ${t} are short. They fit one chunk.`))
+    const done = await PaperIndex.open(data)
+    expect(done.papers.size).toBe(6)
+    expect(done.manifest?.partial).toBeUndefined()
+  })
+
+  it('commits a batch whenever its time is up, after each embedding call (64 chunks for a remote embedder)', async () => {
+    const many = Array.from({ length: 130 }, (_, i) => paper(`Tiny paper ${i}`, `Tiny paper number ${i} says one thing.`))
+    const swaps = async (name: string, seconds: number): Promise<number> => {
+      const steps: string[] = []
+      await (await PaperIndex.open(join(dir, name))).ingest(many, embedder, CHUNKING, { batch: { chunks: 1000, seconds }, onStep: (s) => void steps.push(s) })
+      return steps.filter((s) => s === 'swap').length
     }
-  }, 120_000)
+    expect(await swaps('untimed', 60)).toBe(1)
+    expect(await swaps('timed', 0)).toBe(3)
+    expect((await PaperIndex.open(join(dir, 'timed'))).papers.size).toBe(130)
+  })
 })
