@@ -31,8 +31,14 @@ export interface EngineOptions {
 export class Engine {
   private embedderPromise: Promise<Embedder> | undefined
   private retrieverCache: Retriever | undefined
+  private answererCache: Answerer | undefined
   private promptsCache: Promise<Prompts> | undefined
   private providerCache: ChatProvider | undefined
+  /** The everyday-question background, by the embedder that made it: the same for every generation. */
+  private everydayCache: { embedder: string; similarity: (v: readonly number[]) => number } | undefined
+  private refreshing: Promise<boolean> | undefined
+  /** A committed generation that failed to open: not retried until another is committed. */
+  private failedVersion: string | undefined
 
   private constructor(
     readonly config: Config,
@@ -77,6 +83,7 @@ export class Engine {
     const { counts, index } = await this.current.ingest(papers, () => this.embedder(), this.options.chunking, { ...options, rebuild })
     this.current = index
     this.retrieverCache = undefined
+    this.answererCache = undefined
     // Measured now, while the embedder is loaded, so the first search does not pay for it.
     await this.calibration()
     return { papers: index.papers.size, ...counts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
@@ -86,15 +93,61 @@ export class Engine {
     if (this.current.isEmpty) throw new AppError('NOT_FOUND', `The index in ${this.config.dataDir} is empty: run \`askpapers ingest\` first.`)
     this.current.assertCompatible(this.expectedEmbedder())
     if (!this.retrieverCache) {
-      const embedQuery = async (text: string): Promise<number[]> => {
-        const embedder = await this.embedder()
-        this.current.assertCompatible(embedder.info)
-        return embedder.embeddings.embedQuery(text)
-      }
+      const index = this.current
       const denseWeight = this.options.fusion.denseWeight ?? (await this.calibration())?.denseWeight
-      this.retrieverCache = new Retriever(this.current, embedQuery, { ...this.options.fusion, denseWeight })
+      // An ingest may have swapped the index in while the calibration was read.
+      if (index === this.current) this.retrieverCache = this.newRetriever(index, denseWeight)
+      else return this.retriever()
     }
     return this.retrieverCache
+  }
+
+  private newRetriever(index: PaperIndex, denseWeight: number | undefined): Retriever {
+    const embedQuery = async (text: string): Promise<number[]> => {
+      const embedder = await this.embedder()
+      index.assertCompatible(embedder.info)
+      return embedder.embeddings.embedQuery(text)
+    }
+    return new Retriever(index, embedQuery, { ...this.options.fusion, denseWeight })
+  }
+
+  /**
+   * Swaps in a generation another process committed since this one was opened, so a running server
+   * sees new papers. The new index is opened and made ready (retriever and answerer built) before a
+   * single assignment makes it current: a request runs on the old index or the new one, never on a
+   * mix. Nothing is measured here: a generation without its own fusion calibration or everyday
+   * background (a batch an ingest committed midway) keeps using the previous ones until one has them.
+   * Resolves true when it swapped; one refresh runs at a time. A generation that cannot be opened
+   * (damage) is reported by the promise and not retried until another is committed.
+   */
+  refresh(): Promise<boolean> {
+    this.refreshing ??= this.swapToCommitted().finally(() => {
+      this.refreshing = undefined
+    })
+    return this.refreshing
+  }
+
+  private async swapToCommitted(): Promise<boolean> {
+    const committed = await PaperIndex.committedVersion(this.config.dataDir)
+    if (committed === undefined || committed === this.current.version || committed === this.failedVersion) return false
+    let next: PaperIndex
+    try {
+      next = await PaperIndex.open(this.config.dataDir)
+      next.assertCompatible(this.expectedEmbedder())
+    } catch (error) {
+      this.failedVersion = committed
+      throw error
+    }
+    if (next.version === this.current.version || next.isEmpty) return false
+    const note = await next.readNote<FusionCalibration | { queries: 0 }>(CALIBRATION_NOTE)
+    const measured = note ? (note.queries > 0 ? (note as FusionCalibration).denseWeight : undefined) : this.retrieverCache?.denseWeight
+    const denseWeight = this.options.fusion.denseWeight ?? measured
+    const retriever = this.newRetriever(next, denseWeight)
+    const answerer = this.answererCache ? await this.newAnswerer(next, retriever, { measure: false }) : undefined
+    this.current = next
+    this.retrieverCache = retriever
+    this.answererCache = answerer
+    return true
   }
 
   /**
@@ -140,26 +193,41 @@ export class Engine {
   }
 
   async answerer(): Promise<Answerer> {
-    const [retriever, prompts, everyday] = await Promise.all([this.retriever(), this.prompts(), this.everyday()])
+    if (!this.answererCache) {
+      const index = this.current
+      const answerer = await this.newAnswerer(index, await this.retriever(), { measure: true })
+      if (index === this.current) this.answererCache = answerer
+      else return this.answerer()
+    }
+    return this.answererCache
+  }
+
+  private async newAnswerer(index: PaperIndex, retriever: Retriever, { measure }: { measure: boolean }): Promise<Answerer> {
+    const [prompts, everyday] = await Promise.all([this.prompts(), this.everyday(index, measure)])
     return new Answerer({ retriever, prompts, provider: this.provider(), everyday })
   }
 
   /**
    * Similarity to the nearest everyday question (`answer/everyday.ts`), with the background
-   * embedded once per index by its embedder and kept beside it.
+   * embedded once by the index's embedder and kept beside the index (and in memory: it does not
+   * depend on the papers). Without `measure`, only what is already at hand is used.
    */
-  private async everyday(): Promise<((v: readonly number[]) => number) | undefined> {
-    const index = this.current
+  private async everyday(index: PaperIndex, measure: boolean): Promise<((v: readonly number[]) => number) | undefined> {
     // A handful of papers gives no baseline of what "near the corpus" means (nor stable idf).
     if (index.papers.size < MIN_PAPERS_FOR_EVERYDAY) return undefined
     const model = `${index.manifest?.embedder.provider}:${index.manifest?.embedder.model}`
+    if (this.everydayCache?.embedder === model) return this.everydayCache.similarity
     const stored = await index.readNote<{ embedder: string; vectors: number[][] }>(EVERYDAY_NOTE)
-    if (stored?.embedder === model) return everydaySimilarity(stored.vectors)
-    const embedder = await this.embedder()
-    index.assertCompatible(embedder.info)
-    const vectors = await embedder.embeddings.embedDocuments(await loadEverydayQuestions())
-    await index.writeNote(EVERYDAY_NOTE, { embedder: model, vectors: vectors.map((v) => v.map((x) => Math.round(x * 1e5) / 1e5)) })
-    return everydaySimilarity(vectors)
+    let vectors = stored?.embedder === model ? stored.vectors : undefined
+    if (!vectors) {
+      if (!measure) return undefined
+      const embedder = await this.embedder()
+      index.assertCompatible(embedder.info)
+      vectors = await embedder.embeddings.embedDocuments(await loadEverydayQuestions())
+      await index.writeNote(EVERYDAY_NOTE, { embedder: model, vectors: vectors.map((v) => v.map((x) => Math.round(x * 1e5) / 1e5)) })
+    }
+    this.everydayCache = { embedder: model, similarity: everydaySimilarity(vectors) }
+    return this.everydayCache.similarity
   }
 
   async close(): Promise<void> {

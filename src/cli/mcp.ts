@@ -31,9 +31,18 @@ export const mcp = defineCommand({
 
 async function load(engine: Awaited<ReturnType<typeof openEngine>>): Promise<McpDeps> {
   await ensureIndexed(engine)
-  const { retriever, answerer, index } = await engineDeps(engine)
+  const { retriever, answerer, index, refresh } = await engineDeps(engine)
   process.stderr.write(`askpapers mcp: ${index.papers.size} papers, answers by ${answerer.model}.\n`)
-  return { retriever, answerer, papers: index.papers }
+  // A long-lived agent session sees papers ingested meanwhile: each call looks for a newer committed
+  // generation in the background (the swap happens between calls; see Engine.refresh).
+  const look = (): void => {
+    refresh?.().catch((error: unknown) => process.stderr.write(`askpapers mcp: a newer index generation was not swapped in (${error instanceof Error ? error.message : String(error)}).\n`))
+  }
+  return {
+    retriever: { search: (question, options) => (look(), retriever.search(question, options)) },
+    answerer: { ask: (question, options) => (look(), answerer.ask(question, options)) },
+    papers: index.papers,
+  }
 }
 
 /**

@@ -33,7 +33,7 @@ import {
  * them (`citations`, `search_results`) and the full answer under `askpapers`.
  */
 export interface OpenAIDeps {
-  answerer: Answerer
+  answerer: Pick<Answerer, 'ask' | 'model'>
   prompts: Prompts
   provider?: ChatProvider | undefined
   /** For the papers' dates in `search_results`. */

@@ -148,7 +148,12 @@ export const PaperResponse = z
 export const HealthResponse = z
   .object({
     status: z.enum(['ok', 'degraded']).openapi({ description: '"degraded" when the index is empty or the LLM is unreachable.' }),
-    index: z.object({ loaded: z.boolean(), papers: z.number().int(), chunks: z.number().int() }),
+    index: z.object({
+      loaded: z.boolean(),
+      papers: z.number().int(),
+      chunks: z.number().int(),
+      generation: z.string().optional().openapi({ description: 'The committed index generation being served; changes when an ingest commits and the server swaps it in.' }),
+    }),
     embedder: z.object({ provider: z.string(), model: z.string(), dimensions: z.number().int().nullable() }),
     llm: z.object({ provider: z.string(), model: z.string(), reachable: z.boolean() }),
   })

@@ -46,12 +46,23 @@ interface TurnOptions {
 
 export interface AppDeps {
   retriever: Pick<Retriever, 'search'>
-  answerer: Answerer
+  answerer: Pick<Answerer, 'ask' | 'model'>
   prompts: Prompts
   /** The configured chat model; undefined for the offline answerer. */
   provider?: ChatProvider | undefined
   /** What /health and /v1/papers report on. */
-  index: { papers: ReadonlyMap<string, StoredPaper>; chunks: number; embedder: { provider: string; model: string; dimensions: number | null } }
+  index: {
+    papers: ReadonlyMap<string, StoredPaper>
+    chunks: number
+    embedder: { provider: string; model: string; dimensions: number | null }
+    /** The committed generation being served ("gen-000012"), when the index is a stored one. */
+    generation?: string
+  }
+  /**
+   * Picks up an index generation another process committed (`Engine.refresh`): called in the
+   * background as requests arrive (at most every REFRESH_EVERY_MS), never awaited by them.
+   */
+  refresh?: () => Promise<boolean>
   /** Starts a conversation; by default a ChatSession over the answerer, provider and prompts. */
   newConversation?: () => Conversation
   /** Milliseconds since some epoch: access-log timings and session expiry. */
@@ -80,6 +91,31 @@ export type AppEnv = {
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
 
+/** How often requests may look for a newly committed index generation (a read of the CURRENT pointer). */
+export const REFRESH_EVERY_MS = 250
+
+/**
+ * Starts a refresh as a request arrives, without making the request wait: the new index is swapped
+ * in when it is ready, between requests. A generation that cannot be opened is logged once.
+ */
+function refreshing(refresh: () => Promise<boolean>, log: (line: string) => void): MiddlewareHandler {
+  // The monotonic clock, not the app's `now`: this throttle is no measurement, and must not shift one.
+  const now = (): number => performance.now()
+  let last = -Infinity
+  const reported = new Set<string>()
+  return async (_c, next) => {
+    if (now() - last >= REFRESH_EVERY_MS) {
+      last = now()
+      refresh().catch((error: unknown) => {
+        const message = error instanceof Error ? error.message : String(error)
+        if (!reported.has(message)) log(`askpapers: a newer index generation was not swapped in (${message}); still serving the one loaded.`)
+        reported.add(message)
+      })
+    }
+    await next()
+  }
+}
+
 const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`)
 
 /** The HTTP API and the page, as a Hono app: `app.request()` in tests, `listen()` in production. */
@@ -98,6 +134,7 @@ export function createApp({
   sessionTtlMs = 30 * 60_000,
   maxSessions = 1000,
   maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
+  refresh,
 }: AppDeps): OpenAPIHono<AppEnv> {
   const sessions = new SessionStore<Conversation>({ ttlMs: sessionTtlMs, max: maxSessions, now })
   const busy = new WeakSet<Conversation>()
@@ -109,6 +146,7 @@ export function createApp({
 
   app.use(accessLog(log, now))
   app.use(requestId())
+  if (refresh) app.use(refreshing(refresh, log))
   if (corsOrigins.length > 0) {
     app.use(cors({ origin: corsOrigins, allowMethods: ['GET', 'POST'], allowHeaders: ['Content-Type', 'Authorization', 'X-Request-Id', 'Mcp-Protocol-Version', 'Mcp-Session-Id'], exposeHeaders: ['X-Request-Id'], maxAge: 600 }))
   }
@@ -181,7 +219,7 @@ export function createApp({
     return c.json(
       {
         status: loaded && reachable ? ('ok' as const) : ('degraded' as const),
-        index: { loaded, papers: index.papers.size, chunks: index.chunks },
+        index: { loaded, papers: index.papers.size, chunks: index.chunks, ...(index.generation ? { generation: index.generation } : {}) },
         embedder: index.embedder,
         llm: provider ? { provider: before(provider.name, ':'), model: after(provider.name, ':'), reachable } : { provider: 'none', model: answerer.model, reachable },
       },

@@ -104,7 +104,7 @@ describe('/mcp over Streamable HTTP (the SDK client, a server on 127.0.0.1)', ()
     // The stub model takes LLM_DELAY_MS per piece of its reply, longer than the deadline.
     expect(LLM_DELAY_MS).toBeGreaterThan(400)
     const provider = createChatProvider({ provider: 'ollama', host: fx.ollama.url, model: 'llama3.1:8b', timeoutMs: 10_000 })
-    const answerer = new Answerer({ retriever: deps.retriever, prompts: deps.prompts, provider })
+    const answerer = new Answerer({ retriever: await fx.engine.retriever(), prompts: deps.prompts, provider })
     const slow = await listen(createApp({ ...deps, answerer, provider, requestTimeoutMs: 400, log: () => {} }), { port: 0 })
     const client = await connect(slow.url)
     try {

@@ -6,6 +6,7 @@ import { createChatProvider, type ChatProvider } from '../../src/answer/provider
 import { loadConfig } from '../../src/config.js'
 import { Engine } from '../../src/engine.js'
 import { createApp, engineDeps, type AppDeps } from '../../src/server/index.js'
+import type { Retriever } from '../../src/retrieve/hybrid.js'
 import { startStubOllama, type ChatHandler, type StubServer } from '../helpers/stub-ollama.js'
 
 export const PAPERS = [
@@ -39,6 +40,8 @@ export interface Fixture {
   engine: Engine
   /** The app's engine pieces (offline answerer); tests add options or swap the answerer. */
   deps: Awaited<ReturnType<typeof engineDeps>>
+  /** The engine's retriever itself (deps.retriever follows whatever index the engine holds). */
+  retriever: Retriever
   dir: string
   close(): Promise<void>
 }
@@ -55,6 +58,7 @@ export async function buildFixture(): Promise<Fixture> {
     ollama,
     engine,
     deps,
+    retriever: await engine.retriever(),
     dir,
     close: async () => {
       await engine.close()
@@ -84,8 +88,7 @@ export const fetchJson = (url: string, init?: RequestInit): Promise<JsonResponse
 /** An answerer whose LLM is the stub Ollama chat at `host` (or a stub started with `chat`). */
 export function llmAnswerer(fixture: Fixture, host: string, timeoutMs = 5_000): { answerer: Answerer; provider: ChatProvider } {
   const provider = createChatProvider({ provider: 'ollama', host, model: 'llama3.1:8b', timeoutMs })
-  const { retriever, prompts } = fixture.deps
-  return { answerer: new Answerer({ retriever, prompts, provider }), provider }
+  return { answerer: new Answerer({ retriever: fixture.retriever, prompts: fixture.deps.prompts, provider }), provider }
 }
 
 export async function startChatStub(chat: ChatHandler): Promise<StubServer> {

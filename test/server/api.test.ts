@@ -213,7 +213,7 @@ describe('GET /health', () => {
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({
       status: 'ok',
-      index: { loaded: true, papers: 4, chunks: 4 },
+      index: { loaded: true, papers: 4, chunks: 4, generation: 'gen-000001' },
       embedder: { provider: 'ollama', model: 'nomic-embed-text', dimensions: 32 },
       llm: { provider: 'none', model: 'offline-extractive', reachable: true },
     })

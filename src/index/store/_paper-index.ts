@@ -104,6 +104,20 @@ export class PaperIndex {
     }
   }
 
+  /**
+   * What `CURRENT` names now, reading only the pointer (no hashing): a running server compares it
+   * with `version` to notice a generation another process committed. Undefined when none is named.
+   */
+  static async committedVersion(dataDir: string): Promise<string | undefined> {
+    const current = await readCurrent(dataDir).catch(() => undefined)
+    return current?.kind === 'names' ? current.name : undefined
+  }
+
+  /** The generation this index was opened from ("gen-000012"); empty for an empty index. */
+  get version(): string {
+    return this.generation > 0 ? generationName(this.generation) : ''
+  }
+
   get isEmpty(): boolean {
     return this.papers.size === 0
   }
