@@ -10,7 +10,7 @@ import {
 } from './citations.js'
 import { assessEvidence, composeExtractiveAnswer, type Evidence } from './offline.js'
 import { formatPapers, type Prompts } from './prompts.js'
-import { estimateTokens, REPLY_TOKENS, StreamInterruptedError, type ChatProvider, type ContextWindow, type StreamStats } from './providers.js'
+import { estimateTokens, REPLY_TOKENS, StreamInterruptedError, type ChatProvider, type ContextWindow, type Sampling, type StreamStats } from './providers.js'
 import { stripThinking } from './_thinking.js'
 
 /** The closest papers, listed when the answer abstains so the user can look for themselves. */
@@ -94,6 +94,8 @@ export const LLM_GATE: AbstentionGate = { minCoverage: 0.1, minDense: 0.45, unkn
 export interface AskOptions {
   k?: number
   signal?: AbortSignal
+  /** Generation settings for the LLM (ignored by the offline answerer). */
+  sampling?: Sampling
   /** Answer text as it is produced, already with final citation numbers. */
   onToken?: (text: string) => void
   /** The papers found, before generation starts. */
@@ -131,7 +133,7 @@ export class Answerer {
     return this.deps.provider?.name ?? OFFLINE_MODEL
   }
 
-  async ask(question: string, { k = 5, signal, onToken, onRetrieval }: AskOptions = {}): Promise<AnswerResult> {
+  async ask(question: string, { k = 5, signal, onToken, onRetrieval, sampling }: AskOptions = {}): Promise<AnswerResult> {
     const started = performance.now()
     const { hits, timings, queryVector } = await this.deps.retriever.search(question, { k })
     signal?.throwIfAborted()
@@ -172,7 +174,7 @@ export class Answerer {
       const rewriter = createCitationRewriter(prompted.length)
       let stats: StreamStats | undefined
       try {
-        for await (const delta of provider.stream(fitted.messages, { ...(signal ? { signal } : {}), onStats: (s) => (stats = s) })) {
+        for await (const delta of provider.stream(fitted.messages, { ...(signal ? { signal } : {}), ...(sampling ? { sampling } : {}), onStats: (s) => (stats = s) })) {
           raw += delta
           const out = rewriter.push(delta)
           if (out) onToken?.(out)

@@ -20,8 +20,17 @@ export interface ContextWindow {
   source: string
 }
 
+/** Generation settings a caller may choose (the OpenAI-compatible endpoint passes the client's); unset: temperature 0, no limit. */
+export interface Sampling {
+  temperature?: number | undefined
+  topP?: number | undefined
+  /** Most tokens in the reply. */
+  maxTokens?: number | undefined
+}
+
 export interface StreamOptions {
   signal?: AbortSignal
+  sampling?: Sampling
   /** Called once the reply has ended, with what the server reported and what was filtered out. */
   onStats?: (stats: StreamStats) => void
 }
@@ -121,10 +130,18 @@ function createOllamaProvider({ host, model, timeoutMs, contextTokens }: Extract
   const baseUrl = host.replace(/\/+$/, '')
   // ChatOllama hands no signal to ollama-js, which has no timeout: the call's signal reaches the
   // request through this fetch, so a timeout or Ctrl-C really closes the connection.
-  const chatWith = (numCtx?: number): ChatOllama =>
-    new ChatOllama({ baseUrl, model, temperature: 0, fetch: signalledFetch(timeoutMs), ...(numCtx ? { numCtx } : {}) })
-  // One client per num_ctx, since ChatOllama takes it only at construction (a few sizes at most).
-  const bySize = new Map<number, ChatOllama>()
+  const chatWith = (numCtx?: number, { temperature = 0, topP, maxTokens }: Sampling = {}): ChatOllama =>
+    new ChatOllama({
+      baseUrl,
+      model,
+      temperature,
+      fetch: signalledFetch(timeoutMs),
+      ...(numCtx ? { numCtx } : {}),
+      ...(topP !== undefined ? { topP } : {}),
+      ...(maxTokens !== undefined ? { numPredict: maxTokens } : {}),
+    })
+  // One client per num_ctx and sampling, since ChatOllama takes them only at construction (a few at most).
+  const clients = new Map<string, ChatOllama>()
   const endpoint: Endpoint = {
     where: `Ollama at ${baseUrl}`,
     model,
@@ -150,8 +167,9 @@ function createOllamaProvider({ host, model, timeoutMs, contextTokens }: Extract
     async *stream(messages, options) {
       if (options?.signal?.aborted) throw abortError(options.signal)
       const numCtx = contextSize(estimateTokens(messages.system + messages.user), (await contextWindow()).tokens)
-      let chat = bySize.get(numCtx)
-      if (!chat) bySize.set(numCtx, (chat = chatWith(numCtx)))
+      const key = JSON.stringify([numCtx, options?.sampling ?? {}])
+      let chat = clients.get(key)
+      if (!chat) clients.set(key, (chat = chatWith(numCtx, options?.sampling)))
       yield* streamText(chat, endpoint, messages, options, numCtx)
     },
     contextWindow,
@@ -189,18 +207,31 @@ async function ollamaContext(baseUrl: string, model: string): Promise<number | u
 
 function createOpenAIProvider({ apiKey, baseURL = OPENAI_BASE_URL, model, timeoutMs, contextTokens }: Extract<LlmConfig, { provider: 'openai' }>): ChatProvider {
   const url = baseURL.replace(/\/+$/, '')
-  const chat = new ChatOpenAI({
-    apiKey,
-    model,
-    temperature: 0,
-    // Bounds the wait for response headers when `model` is used directly; stream() bounds the whole reply.
-    timeout: timeoutMs,
-    // One retry, and only for 429 and 5xx: anything else will not fix itself.
-    maxRetries: 1,
-    onFailedAttempt: retryOnlyTransient,
-    // An explicit baseURL also keeps the client from reading OPENAI_BASE_URL itself.
-    configuration: { baseURL: url },
-  })
+  const chatWith = ({ temperature = 0, topP, maxTokens }: Sampling = {}): ChatOpenAI =>
+    new ChatOpenAI({
+      apiKey,
+      model,
+      temperature,
+      ...(topP !== undefined ? { topP } : {}),
+      ...(maxTokens !== undefined ? { maxTokens } : {}),
+      // Bounds the wait for response headers when `model` is used directly; stream() bounds the whole reply.
+      timeout: timeoutMs,
+      // One retry, and only for 429 and 5xx: anything else will not fix itself.
+      maxRetries: 1,
+      onFailedAttempt: retryOnlyTransient,
+      // An explicit baseURL also keeps the client from reading OPENAI_BASE_URL itself.
+      configuration: { baseURL: url },
+    })
+  const chat = chatWith()
+  // Clients for other sampling settings, made on first use (ChatOpenAI takes them at construction).
+  const clients = new Map<string, ChatOpenAI>()
+  const clientFor = (sampling: Sampling | undefined): ChatOpenAI => {
+    if (!sampling || Object.values(sampling).every((v) => v === undefined)) return chat
+    const key = JSON.stringify(sampling)
+    let client = clients.get(key)
+    if (!client) clients.set(key, (client = chatWith(sampling)))
+    return client
+  }
   const endpoint: Endpoint = {
     where: `the OpenAI-compatible endpoint at ${url}`,
     model,
@@ -210,7 +241,7 @@ function createOpenAIProvider({ apiKey, baseURL = OPENAI_BASE_URL, model, timeou
   return {
     name: `openai:${model}`,
     model: chat,
-    stream: (messages, options) => streamText(chat, endpoint, messages, options),
+    stream: (messages, options) => streamText(clientFor(options?.sampling), endpoint, messages, options),
     // The wire format has no way to ask; a local server's window must be configured.
     contextWindow: () => Promise.resolve(contextTokens ? { tokens: contextTokens, source: 'ASKPAPERS_LLM_CONTEXT' } : undefined),
     ping: () => reachable(`${url}/models`, { authorization: `Bearer ${apiKey}` }),

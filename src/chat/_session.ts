@@ -1,6 +1,6 @@
 import type { Answerer } from '../answer/answer.js'
 import type { Prompts } from '../answer/prompts.js'
-import type { ChatProvider } from '../answer/providers.js'
+import type { ChatProvider, Sampling } from '../answer/providers.js'
 import { checkQuestionText } from '../config.js'
 import { AppError } from '../errors.js'
 import type { SearchHit } from '../retrieve/hybrid.js'
@@ -37,6 +37,8 @@ export interface SendOptions {
   onRetrieval?: (hits: SearchHit[]) => void
   /** The standalone question, once known and before retrieval, and how it was made. */
   onStandalone?: (question: string, how: { condensedBy: CondensedBy; warning?: string }) => void
+  /** Generation settings for the answer's LLM (not the condensing, which stays at temperature 0). */
+  sampling?: Sampling
 }
 
 /**
@@ -66,7 +68,7 @@ export class ChatSession {
     return this.history
   }
 
-  async send(message: string, { signal, k, onToken, onRetrieval, onStandalone }: SendOptions = {}): Promise<ChatTurnResult> {
+  async send(message: string, { signal, k, onToken, onRetrieval, onStandalone, sampling }: SendOptions = {}): Promise<ChatTurnResult> {
     const text = checkQuestionText(message, 'message')
     if (this.busy) throw new AppError('BAD_INPUT', 'This session is still answering the previous message: wait for it, or cancel it, first.', { field: 'message' })
     this.busy = true
@@ -78,6 +80,7 @@ export class ChatSession {
       const result = await this.deps.answerer.ask(standalone, {
         k,
         ...(signal ? { signal } : {}),
+        ...(sampling ? { sampling } : {}),
         ...(onToken ? { onToken } : {}),
         ...(onRetrieval ? { onRetrieval } : {}),
       })

@@ -89,9 +89,9 @@ const tokens = (name: string) =>
     .nullable()
     .optional()
 
-// Sampling parameters are validated like OpenAI's, then not used: the answering model runs at
-// temperature 0 so that the same question gets the same citations (see ChatProvider.model).
-const IGNORED = 'Accepted and ignored: answers are generated at temperature 0 and end where the answer ends.'
+// Sampling parameters are validated like OpenAI's and passed to the answering LLM; without them it
+// runs at temperature 0 so that the same question gets the same citations.
+const IGNORED = 'Passed to the LLM when there is one (default: temperature 0, so the same question gets the same citations); accepted and ignored by the offline answerer.'
 
 export const ChatCompletionRequest = z
   .object({

@@ -100,7 +100,13 @@ export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provi
         papers,
       }
       const answer = async (hooks: { signal: AbortSignal; onToken?: (text: string) => void }): Promise<ChatTurnResult> => {
-        const result = await session.send(question, hooks)
+        // The client's sampling settings go to the LLM, when there is one (the offline answerer has none to set).
+        const sampling = {
+          temperature: request.temperature ?? undefined,
+          topP: request.top_p ?? undefined,
+          maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
+        }
+        const result = await session.send(question, { ...hooks, sampling })
         remembered.add(question, result, at)
         return result
       }

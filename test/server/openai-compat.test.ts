@@ -347,6 +347,26 @@ describe('with an LLM (the Ollama stub)', () => {
     expect(streamed).toBe(ANSWER)
   })
 
+  it('passes temperature, top_p and max_tokens to the model that answers, not to the condensing', async () => {
+    const ollama = await stub(condenseThenAnswer)
+    const server = await serveOnce(llmAnswerer(fx, ollama.url))
+    await clientOf(server).chat.completions.create({
+      model: MODEL,
+      messages: [
+        { role: 'user', content: 'What is LoRA?' },
+        { role: 'assistant', content: 'LoRA freezes the pretrained weights [1].' },
+        { role: 'user', content: 'And how much memory does it save?' },
+      ],
+      temperature: 0.7,
+      top_p: 0.9,
+      max_tokens: 64,
+    })
+    const chats = ollama.requests.filter((r) => r.path === '/api/chat').map((r) => ({ condense: promptText(r.body as Record<string, unknown>).includes('Standalone question:'), options: (r.body as { options: Record<string, unknown> }).options }))
+    expect(chats.find((c) => c.condense)?.options).toMatchObject({ temperature: 0 })
+    expect(chats.find((c) => c.condense)?.options.num_predict).toBeUndefined()
+    expect(chats.find((c) => !c.condense)?.options).toMatchObject({ temperature: 0.7, top_p: 0.9, num_predict: 64 })
+  })
+
   it('answers 503 provider_unavailable when the LLM is down; in a stream, as an error the client raises', async () => {
     const server = await serveOnce(llmAnswerer(fx, await refusedUrl()))
     const client = clientOf(server)
