@@ -6,13 +6,13 @@
 //   node bench/load.mjs /tmp/ap-load [--duration 10] [--connections 10]
 //
 // Prints the figures and writes them to bench/results/load.json. Numbers, not assertions.
-import { spawn } from 'node:child_process'
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { cpus } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import autocannon from 'autocannon'
+import { startServer } from './_serve.mjs'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 const { values, positionals } = parseArgs({
@@ -33,7 +33,7 @@ const questions = readFileSync(join(root, 'evals', 'questions.jsonl'), 'utf8')
   .map((line) => JSON.parse(line).question)
 
 // The server runs in its own process, as in production, so autocannon does not share its event loop.
-const server = await startServer(resolve(dataDir))
+const server = await startServer(root, resolve(dataDir))
 const results = {
   date: new Date().toISOString(),
   node: process.version,
@@ -86,34 +86,4 @@ async function load(name, url, options) {
       `(${figures.requests} requests, ${figures.non2xx} non-2xx, ${figures.errors} errors, ${figures.timeouts} timeouts)\n`,
   )
   return figures
-}
-
-/** `askpapers serve --port 0` over the data dir with the offline answerer; resolves once it listens. */
-function startServer(dir) {
-  const child = spawn(process.execPath, [join(root, 'bin', 'askpapers.js'), 'serve', '--port', '0', '--host', '127.0.0.1', '--data-dir', dir, '--llm', 'none'], {
-    env: { ...process.env, ASKPAPERS_API_KEY: '', ASKPAPERS_CORS_ORIGINS: '' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  // The access log (one stderr line per request) is part of the cost measured; only its tail is kept.
-  let stderr = ''
-  child.stderr.on('data', (d) => (stderr = (stderr + d.toString()).slice(-4000)))
-  return new Promise((resolveStart, reject) => {
-    let stdout = ''
-    child.stdout.on('data', (d) => {
-      stdout += d.toString()
-      const url = /askpapers listening on (http:\/\/\S+)\n/.exec(stdout)?.[1]
-      const papers = Number(/^(\d+) papers/m.exec(stderr)?.[1] ?? NaN)
-      if (url)
-        resolveStart({
-          url: url.replace(/\/$/, ''),
-          papers,
-          stop: () =>
-            new Promise((done) => {
-              child.once('exit', done)
-              child.kill('SIGTERM')
-            }),
-        })
-    })
-    child.once('exit', (code) => reject(new Error(`askpapers serve exited with ${code} before listening:\n${stderr}`)))
-  })
 }

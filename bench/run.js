@@ -80,6 +80,12 @@ try {
     if (load.status !== 0) throw new Error(`bench/load.mjs failed (${load.status})`)
     results.load = JSON.parse(readFileSync(join(root, 'bench', 'results', 'load.json'), 'utf8'))
   }
+  if (want('search-load')) {
+    // Unique questions (every request a query-cache miss): its own script, its own results file.
+    const load = spawnSync(process.execPath, [join(root, 'bench', 'search-load.mjs'), dataDir], { cwd: root, stdio: 'inherit' })
+    if (load.status !== 0) throw new Error(`bench/search-load.mjs failed (${load.status})`)
+    results.searchLoad = JSON.parse(readFileSync(join(root, 'bench', 'results', 'search-load.json'), 'utf8')).summary
+  }
 } finally {
   rmSync(dataDir, { recursive: true, force: true })
 }
