@@ -80,10 +80,10 @@ describe('one writer at a time', () => {
     expect(await titles(dataDir)).toEqual(['Base paper', 'First writer', 'Second writer'])
   })
 
-  it('loses no paper when ingests race freely, 10 times', async () => {
+  it('loses no paper when ingests race freely, 20 times', async () => {
     const dataDir = await indexed('Base paper')
     const expected = ['Base paper']
-    for (let i = 0; i < 10; i++) {
+    for (let i = 0; i < 20; i++) {
       const a = `Racer A${i}`
       const b = `Racer B${i}`
       const [ra, rb] = await Promise.all([
@@ -95,7 +95,7 @@ describe('one writer at a time', () => {
       expected.push(a, b)
     }
     expect(await titles(dataDir)).toEqual(expected.sort())
-  }, 120_000)
+  }, 240_000)
 })
 
 describe('a writer killed with kill -9', () => {
