@@ -86,7 +86,7 @@ export class Engine {
     this.answererCache = undefined
     // Measured now, while the embedder is loaded, so the first search does not pay for it.
     await this.calibration()
-    return { papers: index.papers.size, ...counts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
+    return { papers: index.info().papers, ...counts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
   }
 
   async retriever(): Promise<Retriever> {
@@ -132,7 +132,7 @@ export class Engine {
     if (committed === undefined || committed === this.current.version || committed === this.failedVersion) return false
     let next: PaperIndex
     try {
-      next = await PaperIndex.open(this.config.dataDir)
+      next = await PaperIndex.open(this.config.dataDir, { previous: this.current })
       next.assertCompatible(this.expectedEmbedder())
     } catch (error) {
       this.failedVersion = committed
@@ -214,8 +214,9 @@ export class Engine {
    */
   private async everyday(index: PaperIndex, measure: boolean): Promise<((v: readonly number[]) => number) | undefined> {
     // A handful of papers gives no baseline of what "near the corpus" means (nor stable idf).
-    if (index.papers.size < MIN_PAPERS_FOR_EVERYDAY) return undefined
-    const model = `${index.manifest?.embedder.provider}:${index.manifest?.embedder.model}`
+    if (index.info().papers < MIN_PAPERS_FOR_EVERYDAY) return undefined
+    const built = index.info().embedder
+    const model = `${built?.provider}:${built?.model}`
     if (this.everydayCache?.embedder === model) return this.everydayCache.similarity
     const stored = await index.readNote<{ embedder: string; vectors: number[][] }>(EVERYDAY_NOTE)
     let vectors = stored?.embedder === model ? stored.vectors : undefined

@@ -8,7 +8,7 @@ import {
   type Reference,
   type SourcePaper,
 } from './citations.js'
-import { assessEvidence, composeExtractiveAnswer, type Evidence } from './offline.js'
+import { assessEvidence, composeExtractiveAnswer, questionTerms, type Evidence } from './offline.js'
 import { formatPapers, type Prompts } from './prompts.js'
 import { estimateTokens, REPLY_TOKENS, StreamInterruptedError, type ChatProvider, type ContextWindow, type Sampling, type StreamStats } from './providers.js'
 import { stripThinking } from './_thinking.js'
@@ -139,7 +139,8 @@ export class Answerer {
     signal?.throwIfAborted()
     onRetrieval?.(hits)
     const retrievalMs = performance.now() - started
-    const evidence: AnswerEvidence = assessEvidence(question, hits, this.deps.retriever)
+    const stats = await this.deps.retriever.termStats(questionTerms(question))
+    const evidence: AnswerEvidence = assessEvidence(question, hits, stats)
     if (this.deps.everyday && queryVector) evidence.everyday = this.deps.everyday(queryVector)
     const sources: SourcePaper[] = hits.map((h) => ({ id: h.id, title: h.title, abstract: h.paper.plainAbstract, ...(h.url ? { url: h.url } : {}) }))
 
@@ -200,7 +201,8 @@ export class Answerer {
         }
       }
     } else {
-      const extracted = composeExtractiveAnswer(question, hits, this.deps.retriever, queryVector)
+      const chunks = queryVector ? await this.deps.retriever.chunkSimilarities(hits.map((h) => h.id), queryVector) : new Map()
+      const extracted = composeExtractiveAnswer(question, hits, { stats, chunks }, queryVector)
       raw = extracted.text || ABSTENTION_SENTENCE
       notFound = extracted.notFound
       onToken?.(rewriteCitations(raw, sources.length, OWN_TEXT).text)

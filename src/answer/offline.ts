@@ -1,4 +1,5 @@
-import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
+import type { StoredChunk, TermStats } from '../index/store.js'
+import type { SearchHit } from '../retrieve/hybrid.js'
 import { termSet, tokenize } from '../retrieve/tokenize.js'
 import { answersFocus, isName, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
 import { splitSentences } from './sentences.js'
@@ -36,13 +37,13 @@ interface Candidate {
  * the most (idf), so a question about something absent ("DoRA", "NormalFloat") scores low even
  * when the rest of its words match a neighbouring paper.
  */
-export function assessEvidence(question: string, hits: SearchHit[], retriever: Retriever): Evidence {
-  const weights = termWeights(question, retriever)
+export function assessEvidence(question: string, hits: SearchHit[], stats: TermStats): Evidence {
+  const weights = termWeights(question, stats)
   let coverage = 0
   for (const hit of hits.slice(0, 3)) {
     coverage = Math.max(coverage, weightedCoverage(weights, termSet(`${hit.title} ${hit.paper.plainAbstract}`)))
   }
-  return { coverage, dense: Math.max(0, ...hits.map((h) => h.dense)), unknownNames: unknownNames(question, retriever) }
+  return { coverage, dense: Math.max(0, ...hits.map((h) => h.dense)), unknownNames: unknownNames(question, stats) }
 }
 
 /**
@@ -50,18 +51,28 @@ export function assessEvidence(question: string, hits: SearchHit[], retriever: R
  * — an acronym or mixed case (DoRA, MT-Bench) or letters with digits (CO2, GPT-4) — so plain
  * descriptive words, which a paraphrasing user picks freely, never count. If the corpus never mentions the thing asked about, it cannot answer.
  */
-export function unknownNames(question: string, retriever: Retriever): string[] {
+export function unknownNames(question: string, stats: TermStats): string[] {
   const out: string[] = []
-  const words = question.match(/[\p{L}\p{N}]+(?:[-'’][\p{L}\p{N}]+)*/gu) ?? []
-  for (const word of words) {
-    const bare = word.replace(/['’]s$/, '')
-    // Capitalised plain words (Mamba, but also Dante, Semitic) are left out: paraphrasing users use
-    // them for things the abstracts name differently, and abstaining on those costs real answers.
-    if (!isName(bare)) continue
+  for (const bare of questionNames(question)) {
     const terms = termSet(bare)
-    if (terms.size > 0 && [...terms].every((t) => retriever.documentFrequency(t) === 0)) out.push(bare)
+    if (terms.size > 0 && [...terms].every((t) => stats.documentFrequency(t) === 0)) out.push(bare)
   }
   return [...new Set(out)]
+}
+
+/**
+ * The words of a question written like names. Capitalised plain words (Mamba, but also Dante,
+ * Semitic) are left out: paraphrasing users use them for things the abstracts name differently,
+ * and abstaining on those costs real answers.
+ */
+function questionNames(question: string): string[] {
+  const words = question.match(/[\p{L}\p{N}]+(?:[-'’][\p{L}\p{N}]+)*/gu) ?? []
+  return words.map((word) => word.replace(/['’]s$/, '')).filter((bare) => isName(bare))
+}
+
+/** Every term whose corpus statistics the evidence checks and the offline answerer ask for: one `termStats` call. */
+export function questionTerms(question: string): string[] {
+  return [...new Set([...termSet(question), ...questionNames(question).flatMap((n) => [...termSet(n)])])]
 }
 
 /** An extractive answer, or (empty `text`) the reason the papers do not give what was asked. */
@@ -86,7 +97,7 @@ export interface ExtractiveAnswer {
 export function composeExtractiveAnswer(
   question: string,
   hits: SearchHit[],
-  retriever: Retriever,
+  corpus: { stats: TermStats; chunks: Map<string, { chunk: StoredChunk; similarity: number }[]> },
   queryVector: number[] | undefined,
   options: OfflineOptions = DEFAULT_OFFLINE,
 ): ExtractiveAnswer {
@@ -100,12 +111,12 @@ export function composeExtractiveAnswer(
   const about = new Set(hits.flatMap((_, i) => (focus.names.every((name) => mentionedBy(i, name)) ? [i] : [])))
 
   const sentences = hits.map((hit) => splitSentences(hit.paper.plainAbstract))
-  const weights = termWeights(question, retriever)
+  const weights = termWeights(question, corpus.stats)
   const topScore = hits[0]?.score || 1
   const candidates: Candidate[] = []
   hits.forEach((hit, paper) => {
     if (!about.has(paper)) return
-    const chunks = queryVector ? retriever.chunkSimilarities(hit.id, queryVector) : []
+    const chunks = queryVector ? (corpus.chunks.get(hit.id) ?? []) : []
     sentences[paper]?.forEach((sentence, position) => {
       const terms = termSet(sentence)
       const lexical = weightedCoverage(weights, terms)
@@ -260,8 +271,8 @@ function rhetoric(sentence: string, position: number): number {
   return 0
 }
 
-function termWeights(question: string, retriever: Retriever): Map<string, number> {
-  return new Map([...termSet(question)].map((t) => [t, retriever.idf(t)]))
+function termWeights(question: string, stats: TermStats): Map<string, number> {
+  return new Map([...termSet(question)].map((t) => [t, stats.idf(t)]))
 }
 
 function weightedCoverage(weights: Map<string, number>, terms: Set<string>): number {

@@ -58,7 +58,7 @@ export const chat = defineCommand({
       })
       if (repl.interactive) {
         const resumed = session.turns.length > 0 ? ` Resumed session "${name}" (${session.turns.length} earlier turn(s)).` : ''
-        process.stdout.write(`askpapers chat: ${engine.index.papers.size} papers, answers by ${answerer.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
+        process.stdout.write(`askpapers chat: ${engine.index.info().papers} papers, answers by ${answerer.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
       }
       await repl.run()
     } finally {
@@ -277,7 +277,7 @@ class Repl {
       const range = references.length === 0 ? 'the last answer cites no papers' : references.length === 1 ? 'the last answer cites only [1]' : `the last answer cites [1] to [${references.length}]`
       throw new AppError('BAD_INPUT', `There is no paper [${n}]: ${range}.`)
     }
-    const paper = this.options.engine.index.papers.get(ref.id)
+    const paper = this.options.engine.index.records.get(ref.id)
     const abstract = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
     if (this.options.json) {
       printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract })

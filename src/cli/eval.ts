@@ -39,7 +39,7 @@ export const evaluate = defineCommand({
       await ensureIndexed(engine)
       const retriever = await engine.retriever()
       const embedder = await engine.embedder()
-      const expected = resolveExpected(questions, engine.index.papers.values())
+      const expected = resolveExpected(questions, engine.index.records.values())
       const report = await evaluateRetrieval(retriever, (q) => embedder.embeddings.embedQuery(q), questions, expected)
       const answerer = args.answers ? await engine.answerer() : undefined
       let answers: AnswerReport | undefined
@@ -63,7 +63,7 @@ export const evaluate = defineCommand({
           embedder: `${embedder.info.provider} ${embedder.info.model} (${embedder.info.dimensions} dimensions)`,
           answerModel: answerer?.model,
           date: new Date().toISOString(),
-          corpus: { papers: engine.index.papers.size, chunks: engine.index.manifest?.chunks ?? 0 },
+          corpus: { papers: engine.index.info().papers, chunks: engine.index.info().chunks },
         }
         await writeReport(args.report, { meta, retrieval: report, answers, questions })
         process.stderr.write(`Report written to ${args.report}\n`)

@@ -134,7 +134,7 @@ export async function evaluateRetrieval(
     embedTimes.push(now() - embedStarted)
     for (const mode of modes) {
       const rankStarted = now()
-      const ranked = retriever.rank(q.question, vector, 10, mode).map((h) => h.id)
+      const ranked = (await retriever.rank(q.question, vector, 10, mode)).map((h) => h.id)
       const ms = now() - rankStarted
       rankTimes.get(mode)?.push(ms)
       const set = new Set(relevant)

@@ -1,5 +1,6 @@
-import type { PaperIndex } from '../index/store.js'
-import { KeywordIndex } from './keyword.js'
+import type { CorpusReader, StoredChunk, StoredPaper } from '../index/store.js'
+import { scoreFields } from './keyword.js'
+import { tokenize } from './tokenize.js'
 
 /** How the two legs did on pseudo-queries drawn from the corpus, and the dense share that follows. */
 export interface FusionCalibration {
@@ -44,53 +45,46 @@ export const QUESTION_ODDS = 1.5
  * same sample on every machine.
  */
 export async function calibrateFusion(
-  index: PaperIndex,
+  corpus: CorpusReader,
   embed: (texts: string[]) => Promise<number[][]>,
   embedder: string,
   { sample = 100, minQueries = 20, depth = 60 }: CalibrationOptions = {},
 ): Promise<FusionCalibration | undefined> {
-  const byPaper = new Map<string, { label: number; text: string }[]>()
-  for (const { chunk, label } of index.chunks()) {
-    const list = byPaper.get(chunk.paperId) ?? []
-    list.push({ label, text: chunk.text })
-    byPaper.set(chunk.paperId, list)
+  // Papers in draw order; only the first `sample` with two or more passages are read.
+  const order = (await corpus.paperIds()).sort((a, b) => hash(a) - hash(b) || a.localeCompare(b))
+  const drawn: { paper: StoredPaper; passages: StoredChunk[] }[] = []
+  for (let i = 0; i < order.length && drawn.length < sample; i += 4 * sample) {
+    const ids = order.slice(i, i + 4 * sample)
+    const [chunks, papers] = await Promise.all([corpus.chunksOf(ids), corpus.papers(ids)])
+    for (const paper of papers) {
+      const passages = chunks.get(paper.id) ?? []
+      if (passages.length >= 2 && drawn.length < sample) drawn.push({ paper, passages })
+    }
   }
-  const drawn = [...index.papers.values()]
-    .filter((p) => (byPaper.get(p.id)?.length ?? 0) >= 2)
-    .sort((a, b) => hash(a.id) - hash(b.id) || a.id.localeCompare(b.id))
-    .slice(0, sample)
   if (drawn.length < minQueries) return undefined
 
-  const keyword = new KeywordIndex(
-    [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })),
-  )
-  const labelPaper = new Map<number, string>()
-  for (const [paperId, list] of byPaper) for (const { label } of list) labelPaper.set(label, paperId)
-
-  const queries = drawn.map((paper) => {
-    const passages = byPaper.get(paper.id) ?? []
-    const held = passages[Math.floor(passages.length / 2)] ?? { label: -1, text: '' }
-    return { paper, held }
-  })
+  const queries = drawn.map(({ paper, passages }) => ({ paper, held: passages[Math.floor(passages.length / 2)] as StoredChunk }))
   const vectors = await embed(queries.map((q) => q.held.text))
+  let averageLength: number | undefined
   let keywordHits = 0
   let denseHits = 0
-  queries.forEach(({ paper, held }, i) => {
+  for (const [i, { paper, held }] of queries.entries()) {
     // Keyword: the paper's score with the passage left out, against every other paper's score.
+    const stats = await corpus.termStats([...new Set(tokenize(held.text))])
+    averageLength ??= stats.averageLength ?? (await meanLength(corpus))
     const rest = paper.plainAbstract.replace(held.text, ' ')
-    const target = keyword.scoreFields(held.text, [{ text: paper.title, weight: 2 }, { text: rest, weight: 1 }])
-    const ahead = keyword.search(held.text, TOP + 1).filter((h) => h.id !== paper.id && h.score > target).length
+    const target = scoreFields(held.text, [{ text: paper.title, weight: 2 }, { text: rest, weight: 1 }], stats, averageLength)
+    const ahead = (await corpus.keywordPapers(held.text, { limit: TOP + 1 })).filter((h) => h.id !== paper.id && h.score > target).length
     if (target > 0 && ahead < TOP) keywordHits++
     // Dense: papers ranked by their best chunk, the held-out passage's own vector skipped.
     const seen: string[] = []
-    for (const { label } of index.nearestChunks(vectors[i] ?? [], depth)) {
-      const id = labelPaper.get(label)
-      if (label === held.label || id === undefined || seen.includes(id)) continue
-      seen.push(id)
+    for (const { chunkId, paperId } of await corpus.nearestChunks(vectors[i] ?? [], depth)) {
+      if (chunkId === held.id || seen.includes(paperId)) continue
+      seen.push(paperId)
       if (seen.length === TOP) break
     }
     if (seen.includes(paper.id)) denseHits++
-  })
+  }
   const keywordHitRate = keywordHits / queries.length
   const denseHitRate = denseHits / queries.length
   const odds = keywordHitRate > 0 ? (QUESTION_ODDS * denseHitRate) / keywordHitRate : Number.POSITIVE_INFINITY
@@ -101,6 +95,14 @@ export async function calibrateFusion(
     denseHitRate: round(denseHitRate),
     embedder,
   }
+}
+
+/** Mean BM25 length of a paper, from the records (for a store whose term statistics do not give it). */
+async function meanLength(corpus: CorpusReader): Promise<number> {
+  const papers = await corpus.papers(await corpus.paperIds())
+  let total = 0
+  for (const p of papers) total += 2 * tokenize(p.title).length + tokenize(p.plainAbstract).length
+  return papers.length ? total / papers.length : 0
 }
 
 /** FNV-1a: a stable, well-spread order for drawing papers. */

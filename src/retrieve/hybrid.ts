@@ -1,6 +1,4 @@
-import type { PaperIndex, StoredPaper } from '../index/store.js'
-import type { Chunk } from '../index/chunk.js'
-import { KeywordIndex } from './keyword.js'
+import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/store.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'
 
@@ -53,66 +51,45 @@ export interface SearchOutcome {
 
 export type EmbedQuery = (text: string) => Promise<number[]>
 
+export interface SearchOptions {
+  k?: number
+  mode?: SearchMode
+  /** Only papers matching every condition, in both legs. */
+  filters?: PaperFilter | undefined
+}
+
 /**
  * Hybrid search: BM25 over papers (title weighted twice + abstract) fused with dense similarity of
  * the best sentence-sized chunk, then grouped so each paper appears once with its best passages.
  * Each leg is min–max normalised over its own best papers and the two are added with the dense
  * share the index measured for itself (`calibrate.ts`), so a stronger embedder earns a larger share.
+ * Talks to the corpus only through the store contract (`CorpusReader`), so it runs unchanged on the
+ * embedded store and on PostgreSQL.
  */
 export class Retriever {
-  private readonly papersKw: KeywordIndex
-  private readonly chunksKw: KeywordIndex
-  private readonly chunks = new Map<string, Chunk[]>()
-  private readonly byLabel = new Map<number, Chunk>()
-  private readonly labels = new Map<string, number[]>()
-
   /** The dense leg's share of the fused score (see `FusionOptions.denseWeight`). */
   readonly denseWeight: number
 
   constructor(
-    private readonly index: PaperIndex,
+    readonly corpus: CorpusReader,
     private readonly embedQuery: EmbedQuery | undefined,
     private readonly options: FusionOptions = DEFAULT_FUSION,
   ) {
     this.denseWeight = options.denseWeight ?? PRIOR_DENSE_WEIGHT
-    this.papersKw = new KeywordIndex(
-      [...index.papers.values()].map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })),
-    )
-    const all = index.chunks()
-    for (const { chunk, label } of all) {
-      this.byLabel.set(label, chunk)
-      this.labels.set(chunk.paperId, [...(this.labels.get(chunk.paperId) ?? []), label])
-      const list = this.chunks.get(chunk.paperId)
-      if (list) list.push(chunk)
-      else this.chunks.set(chunk.paperId, [chunk])
-    }
-    this.chunksKw = new KeywordIndex(all.map(({ chunk }) => ({ id: chunk.id, fields: [{ text: chunk.text, weight: 1 }] })))
   }
 
-  /** Papers whose title or abstract contains a tokenized term. */
-  documentFrequency(term: string): number {
-    return this.papersKw.documentFrequency(term)
+  /** Corpus statistics of these (tokenized) terms: keyword search, the citation checker and the offline answerer share them. */
+  termStats(terms: readonly string[]): Promise<TermStats> {
+    return this.corpus.termStats(terms)
   }
 
-  /** Corpus-wide idf of a tokenized term (title + abstract documents). */
-  idf(term: string): number {
-    return this.papersKw.idf(term)
+  /** Each paper's chunks with their cosine similarity to a unit-length query vector, in abstract order. */
+  async chunkSimilarities(paperIds: readonly string[], queryVector: readonly number[]): Promise<Map<string, { chunk: StoredChunk; similarity: number }[]>> {
+    const [chunks, sims] = await Promise.all([this.corpus.chunksOf(paperIds), this.corpus.chunkSimilarities(paperIds, queryVector)])
+    return new Map([...chunks].map(([id, list]) => [id, list.map((chunk) => ({ chunk, similarity: sims.get(chunk.id) ?? 0 }))]))
   }
 
-  /** A paper's chunks with their cosine similarity to a unit-length query vector, in abstract order. */
-  chunkSimilarities(paperId: string, queryVector: number[]): { chunk: Chunk; similarity: number }[] {
-    const vectors = this.index.vectors
-    const labels = this.labels.get(paperId) ?? []
-    return labels.map((label) => {
-      const chunk = this.byLabel.get(label) as Chunk
-      const v = vectors ? vectors.index.getPoint(label) : []
-      let dot = 0
-      for (let i = 0; i < v.length; i++) dot += (v[i] ?? 0) * (queryVector[i] ?? 0)
-      return { chunk, similarity: dot }
-    })
-  }
-
-  async search(query: string, { k = 5, mode = 'hybrid' as SearchMode } = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
+  async search(query: string, { k = 5, mode = 'hybrid', filters }: SearchOptions = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
     let embedMs = 0
     let queryVector: number[] | undefined
     if (mode !== 'keyword') {
@@ -122,50 +99,59 @@ export class Retriever {
       embedMs = performance.now() - t0
     }
     const t1 = performance.now()
-    const hits = this.rank(query, queryVector, k, mode)
+    const hits = await this.rank(query, queryVector, k, mode, filters)
     return { hits, timings: { embedMs, searchMs: performance.now() - t1 }, ...(queryVector ? { queryVector } : {}) }
   }
 
   /** Everything after the query embedding: keyword leg, HNSW lookup, fusion, grouping. */
-  rank(query: string, queryVector: number[] | undefined, k: number, mode: SearchMode): SearchHit[] {
-    const keyword = new Map<string, number>()
-    if (mode !== 'dense') for (const hit of this.papersKw.search(query, this.papersKw.size)) keyword.set(hit.id, hit.score)
-
+  async rank(query: string, queryVector: number[] | undefined, k: number, mode: SearchMode, filters?: PaperFilter): Promise<SearchHit[]> {
+    const depth = this.options.fusionDepth
+    const filter = filters ? { ...filters } : undefined
+    const [keywordTop, neighbours] = await Promise.all([
+      mode !== 'dense' ? this.corpus.keywordPapers(query, { limit: depth, ...(filter ? { filter } : {}) }) : Promise.resolve([]),
+      mode !== 'keyword' && queryVector ? this.corpus.nearestChunks(queryVector, this.options.denseCandidates, filter) : Promise.resolve([]),
+    ])
+    const keyword = new Map(keywordTop.map((h) => [h.id, h.score]))
     const dense = new Map<string, number>()
     const chunkDense = new Map<string, number>()
-    if (mode !== 'keyword' && queryVector && this.index.vectors) {
-      const n = Math.min(this.options.denseCandidates, this.byLabel.size)
-      const result = this.index.vectors.index.searchKnn(queryVector, n)
-      const sims = result.distances.map((d) => 1 - d)
-      result.neighbors.forEach((label, i) => {
-        const chunk = this.byLabel.get(label)
-        const sim = sims[i] ?? 0
-        if (!chunk) return
-        chunkDense.set(chunk.id, sim)
-        if (sim > (dense.get(chunk.paperId) ?? -1)) dense.set(chunk.paperId, sim)
-      })
+    for (const { chunkId, paperId, similarity } of neighbours) {
+      chunkDense.set(chunkId, similarity)
+      if (similarity > (dense.get(paperId) ?? -1)) dense.set(paperId, similarity)
     }
 
     const denseWeight = mode === 'keyword' ? 0 : mode === 'dense' ? 1 : this.denseWeight
     // A paper sharing no term with the query has no keyword score at all; any paper has a cosine.
-    const kwNorm = minMax(new Map([...keyword].filter(([, s]) => s > 0)), this.options.fusionDepth)
-    const denseNorm = minMax(dense, this.options.fusionDepth)
+    const kwNorm = minMax(new Map([...keyword].filter(([, s]) => s > 0)), depth)
+    const denseNorm = minMax(dense, depth)
     const scored: { id: string; score: number }[] = []
     for (const id of new Set([...kwNorm.keys(), ...denseNorm.keys()])) {
       scored.push({ id, score: (1 - denseWeight) * (kwNorm.get(id) ?? 0) + denseWeight * (denseNorm.get(id) ?? 0) })
     }
     scored.sort((a, b) => b.score - a.score || a.id.localeCompare(b.id))
+    const top = scored.slice(0, k)
+    const ids = top.map((t) => t.id)
+    if (ids.length === 0) return []
 
-    const chunkKw = mode === 'dense' ? new Map<string, number>() : this.chunkKeywordScores(query, scored.slice(0, k))
-    return scored.slice(0, k).flatMap(({ id, score }) => {
-      const paper = this.index.papers.get(id)
+    // The BM25 score of every hit, also of those outside the keyword leg's top (0 when it shares no term).
+    const unscored = mode === 'dense' ? [] : ids.filter((id) => !keyword.has(id))
+    const [papers, chunks, chunkKw, extra] = await Promise.all([
+      this.corpus.papers(ids),
+      this.corpus.chunksOf(ids),
+      mode === 'dense' ? Promise.resolve([]) : this.corpus.keywordChunks(query, ids),
+      unscored.length > 0 ? this.corpus.keywordPapers(query, { limit: unscored.length, filter: { ...filter, ids: unscored } }) : Promise.resolve([]),
+    ])
+    for (const h of extra) keyword.set(h.id, h.score)
+    const byId = new Map(papers.map((p) => [p.id, p]))
+    const chunkScores = new Map(chunkKw.map((h) => [h.id, h.score]))
+    return top.flatMap(({ id, score }) => {
+      const paper = byId.get(id)
       if (!paper) return []
       const hit: SearchHit = {
         id,
         title: paper.title,
         score: round(score),
-        passages: this.bestPassages(id, chunkKw, chunkDense),
-        keyword: round(keyword.get(id) ?? 0),
+        passages: this.bestPassages(chunks.get(id) ?? [], chunkScores, chunkDense),
+        keyword: round(mode === 'dense' ? 0 : (keyword.get(id) ?? 0)),
         dense: round(dense.get(id) ?? 0),
         paper,
       }
@@ -174,17 +160,7 @@ export class Retriever {
     })
   }
 
-  private chunkKeywordScores(query: string, top: { id: string }[]): Map<string, number> {
-    const wanted = new Set(top.map((t) => t.id))
-    const out = new Map<string, number>()
-    for (const hit of this.chunksKw.search(query, this.chunksKw.size)) {
-      if (wanted.has(hit.id.slice(0, hit.id.lastIndexOf('#')))) out.set(hit.id, hit.score)
-    }
-    return out
-  }
-
-  private bestPassages(paperId: string, chunkKw: Map<string, number>, chunkDense: Map<string, number>): string[] {
-    const chunks = this.chunks.get(paperId) ?? []
+  private bestPassages(chunks: StoredChunk[], chunkKw: Map<string, number>, chunkDense: Map<string, number>): string[] {
     const maxKw = Math.max(0, ...chunks.map((c) => chunkKw.get(c.id) ?? 0))
     return chunks
       .map((c) => ({ c, s: (maxKw > 0 ? (chunkKw.get(c.id) ?? 0) / maxKw : 0) + (chunkDense.get(c.id) ?? 0) }))

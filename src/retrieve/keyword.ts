@@ -106,3 +106,33 @@ export class KeywordIndex {
       .map(([doc, score]) => ({ id: this.ids[doc] ?? '', score }))
   }
 }
+
+/**
+ * The BM25 score a document with these fields would get in a corpus with these statistics (the
+ * store's `TermStats` and mean document length): what `KeywordIndex.scoreFields` computes, for a
+ * corpus held by a store.
+ */
+export function scoreFields(
+  query: string,
+  fields: KeywordDoc['fields'],
+  stats: { idf(term: string): number },
+  averageLength: number,
+  k1 = 1.2,
+  b = 0.75,
+): number {
+  const tf = new Map<string, number>()
+  let length = 0
+  for (const field of fields) {
+    for (const term of tokenize(field.text)) {
+      tf.set(term, (tf.get(term) ?? 0) + field.weight)
+      length += field.weight
+    }
+  }
+  const norm = k1 * (1 - b + (b * length) / (averageLength || 1))
+  let score = 0
+  for (const term of new Set(tokenize(query))) {
+    const f = tf.get(term)
+    if (f) score += (stats.idf(term) * f * (k1 + 1)) / (f + norm)
+  }
+  return score
+}

@@ -83,10 +83,10 @@ export async function engineDeps(engine: Engine): Promise<EngineDeps> {
     index: {
       papers: new CurrentPapers(engine),
       get chunks() {
-        return engine.index.manifest?.chunks ?? 0
+        return engine.index.info().chunks
       },
       get embedder() {
-        return engine.index.manifest?.embedder ?? { ...engine.expectedEmbedder(), dimensions: null }
+        return engine.index.info().embedder ?? { ...engine.expectedEmbedder(), dimensions: null }
       },
       get generation() {
         return engine.index.version
@@ -101,7 +101,7 @@ class CurrentPapers implements ReadonlyMap<string, StoredPaper> {
   constructor(private readonly engine: Engine) {}
 
   private get map(): ReadonlyMap<string, StoredPaper> {
-    return this.engine.index.papers
+    return this.engine.index.records
   }
 
   get size(): number {

@@ -1,54 +1,25 @@
 import { join } from 'node:path'
-import { HNSWLib } from '@langchain/community/vectorstores/hnswlib'
-import { Document } from '@langchain/core/documents'
 import { AppError } from '../../errors.js'
-import { createChunker, embeddingText, type ChunkOptions } from '../chunk.js'
-import type { Embedder, EmbedderInfo } from '../embedders/index.js'
-import { sha256 } from './_files.js'
+import type { ChunkOptions } from '../chunk.js'
+import type { EmbedderInfo } from '../embedders/index.js'
+import type { CorpusBatch } from './_contract.js'
 import {
   CURRENT,
   FORMAT_VERSION,
   generationName,
   listGenerations,
-  NO_EMBEDDINGS,
+  loadGeneration,
   readCurrent,
   removeSuperseded,
   swapCurrent,
   writeGeneration,
-  type ChunkMeta,
+  type LoadedGeneration,
   type Manifest,
-  type StoredPaper,
+  type ManifestSegment,
   type WriteGenerationOptions,
 } from './_generation.js'
 import type { WriteLock } from './_lock.js'
-
-export type ChunksOf = (paper: StoredPaper) => Promise<{ doc: Document; text: string }[]>
-
-/** Each paper's chunks as documents to store and texts to embed, computed once per paper version. */
-export function chunkCache(chunking: ChunkOptions): ChunksOf {
-  const chunker = createChunker(chunking)
-  const cache = new Map<string, { doc: Document; text: string }[]>()
-  return async (paper) => {
-    const key = `${paper.id}\n${paper.contentHash}`
-    const hit = cache.get(key)
-    if (hit) return hit
-    const { plainAbstract: _plain, contentHash: _hash, ...record } = paper
-    const chunks = (await chunker({ ...paper, abstract: paper.plainAbstract })).map((chunk) => {
-      const text = embeddingText(paper.title, chunk)
-      const meta: ChunkMeta = { chunkId: chunk.id, paperId: paper.id, index: chunk.index, hash: sha256(text), ...(chunk.index === 0 ? { record } : {}) }
-      return { doc: new Document({ pageContent: chunk.text, metadata: meta }), text }
-    })
-    cache.set(key, chunks)
-    return chunks
-  }
-}
-
-export async function embedWithProgress(embedder: Embedder, texts: string[], onProgress: (done: number) => void): Promise<number[][]> {
-  if (embedder.info.provider === 'use-lite') return embedder.embeddings.embedDocuments(texts, { onProgress })
-  const vectors = await embedder.embeddings.embedDocuments(texts)
-  onProgress(vectors.length)
-  return vectors
-}
+import { SegmentBuilder, segmentName } from './_segment.js'
 
 /** What `CURRENT` said when a writer read its base: a commit swaps only over exactly that. */
 export type CurrentToken = string
@@ -57,62 +28,107 @@ export const currentToken = async (dataDir: string): Promise<CurrentToken> => {
   return c.kind === 'absent' ? '' : c.kind === 'names' ? c.name : `?${c.text}`
 }
 
-export interface CommitInput {
-  papers: StoredPaper[]
-  chunksOf: ChunksOf
-  /** Vectors by chunk hash; every chunk of `papers` must have one. */
-  vectors: Map<string, number[]>
-  info: EmbedderInfo
-  chunking: ChunkOptions
-  partial?: Manifest['partial']
-  /** The `CURRENT` this commit replaces, and the generation it named if that was a complete one. */
-  replaces: { token: CurrentToken; generation: number | undefined }
+/**
+ * The newest segment is extended while it holds fewer chunks than this; then a new one starts.
+ * An eighth of the corpus keeps a 100 k-paper index at about a dozen graphs (each searched per
+ * query) while a commit rewrites at most one segment of that size.
+ */
+export const segmentCap = (chunks: number): number => Math.max(32_768, Math.ceil(chunks / 8))
+
+/** A writer's state between its commits: the newest segment it extends stays in memory. */
+export interface CommitState {
+  head: LoadedGeneration | undefined
+  /** The `CURRENT` the head was read under. */
+  token: CurrentToken
+  open?: { name: string; builder: SegmentBuilder }
 }
 
+/** Where a live paper is in the head generation. */
+export type Locate = (id: string) => { segment: string; row: number } | undefined
+
 /**
- * Builds the HNSW index of `papers`, writes it as a new generation and swaps `CURRENT` to it —
- * only while this process still holds the write lock and `CURRENT` is what it replaces.
+ * Commits one batch as the generation after the head: the dead rows of the papers it replaces or
+ * removes are listed, its papers go into the newest segment (extended in place: hnswlib's
+ * `resizeIndex` + `addPoint`) or a new one, every other segment is hard-linked. Swaps `CURRENT`
+ * only while this process holds the write lock and `CURRENT` is what the head was read under.
  */
-export async function commitGeneration(dataDir: string, input: CommitInput, lock: WriteLock, options: WriteGenerationOptions): Promise<{ manifest: Manifest; number: number; store: HNSWLib }> {
-  const docs: Document[] = []
-  for (const paper of input.papers) docs.push(...(await input.chunksOf(paper)).map((c) => c.doc))
-  const store = new HNSWLib(NO_EMBEDDINGS, { space: 'cosine', numDimensions: input.info.dimensions })
-  await store.addVectors(
-    docs.map((doc) => {
-      const vector = input.vectors.get((doc.metadata as ChunkMeta).hash)
-      if (!vector) throw new Error(`no vector for chunk ${(doc.metadata as ChunkMeta).chunkId}`)
-      return vector
-    }),
-    docs,
-  )
-  store.index.setEf(200)
-  const number = Math.max(input.replaces.generation ?? 0, ...(await listGenerations(dataDir)).map((g) => g.number)) + 1
+export async function commitBatch(
+  dataDir: string,
+  state: CommitState,
+  batch: CorpusBatch & { reset?: boolean },
+  locate: Locate,
+  lock: WriteLock,
+  options: WriteGenerationOptions,
+): Promise<LoadedGeneration> {
+  const head = batch.reset ? undefined : state.head
+  const dims = batch.embedder.dimensions
+  if (head && head.manifest.embedder.dimensions !== dims) throw new Error(`a batch of ${dims}-dimensional vectors for an index of ${head.manifest.embedder.dimensions}`)
+  const segments: ManifestSegment[] = head ? head.manifest.segments.map((s) => ({ ...s, dead: [...s.dead] })) : []
+  for (const id of [...batch.upsert.map((u) => u.paper.id), ...batch.remove]) {
+    const at = head ? locate(id) : undefined
+    const s = at && segments.find((x) => x.name === at.segment)
+    if (at && s && !s.dead.includes(at.row)) s.dead.push(at.row)
+  }
+  let nextSegment = Math.max(state.head?.manifest.nextSegment ?? 1, state.open ? Number(state.open.name.slice(4)) + 1 : 1)
+  const newChunks = batch.upsert.reduce((n, u) => n + u.chunks.length, 0)
+  let written: { name: string; builder: SegmentBuilder } | undefined
+  if (batch.upsert.length > 0) {
+    const liveChunks = (head?.manifest.chunks ?? 0) + newChunks
+    const last = segments.at(-1)
+    let builder: SegmentBuilder
+    let dead: number[] = []
+    if (head && last && last.chunks + newChunks <= segmentCap(liveChunks)) {
+      // The open builder is this writer's own, already holding `last`; otherwise read `last` back.
+      const loaded = head.segments.find((s) => s.name === last.name)
+      builder = state.open?.name === last.name ? state.open.builder : await SegmentBuilder.extend(join(dataDir, head.name), last.name, loaded!.meta, newChunks)
+      dead = last.dead
+      segments.pop()
+    } else {
+      builder = SegmentBuilder.create(dims, newChunks)
+    }
+    for (const row of batch.upsert) builder.add({ paper: row.paper, chunks: row.chunks })
+    written = { name: segmentName(nextSegment++), builder }
+    segments.push({ name: written.name, papers: builder.papers, chunks: builder.chunks, dead })
+  }
+  const live = segments.filter((s) => s.dead.length < s.papers || s.name === written?.name)
+  let papers = 0
+  let chunks = 0
+  for (const s of live) {
+    const loaded = head?.segments.find((x) => x.name === s.name)
+    papers += s.papers - s.dead.length
+    chunks += s.chunks
+    for (const row of s.dead) {
+      const starts = loaded ? loaded.meta.arrays.paperChunkStart : undefined
+      const deadChunks = starts ? (starts[row + 1] ?? 0) - (starts[row] ?? 0) : written?.name === s.name ? written.builder.chunksOfRow(row) : 0
+      chunks -= deadChunks
+    }
+  }
+  const number = Math.max(state.head?.number ?? 0, ...(await listGenerations(dataDir)).map((g) => g.number)) + 1
   const name = generationName(number)
-  const manifest = await writeGeneration(
-    dataDir,
-    name,
-    {
-      manifest: {
-        formatVersion: FORMAT_VERSION,
-        embedder: input.info,
-        chunking: input.chunking,
-        papers: input.papers.length,
-        chunks: docs.length,
-        updatedAt: new Date().toISOString(),
-        ...(input.partial ? { partial: input.partial } : {}),
-      },
-      papers: input.papers,
-      vectors: store,
-    },
-    options,
-  )
+  const manifest: Omit<Manifest, 'files'> = {
+    formatVersion: FORMAT_VERSION,
+    embedder: batch.embedder as EmbedderInfo,
+    chunking: batch.chunking as ChunkOptions,
+    papers,
+    chunks,
+    segments: live,
+    nextSegment,
+    updatedAt: new Date().toISOString(),
+    ...(batch.partial ? { partial: batch.partial } : {}),
+  }
+  await writeGeneration(dataDir, name, { manifest, base: state.head ? { dir: join(dataDir, state.head.name), manifest: state.head.manifest } : undefined, written }, options)
   // Guards against a lock broken as stale while this writer was frozen: never swap over another writer's commit.
   await lock.assertHeld()
-  if ((await currentToken(dataDir)) !== input.replaces.token) {
+  if ((await currentToken(dataDir)) !== state.token) {
     throw new AppError('INDEX_LOCKED', `Another writer changed ${join(dataDir, CURRENT)} during this ingest; nothing more was committed. Run it again.`)
   }
   await swapCurrent(dataDir, name, options)
   await options.onStep?.('cleanup')
-  if (input.replaces.generation !== undefined) await removeSuperseded(dataDir, input.replaces.generation)
-  return { manifest, number, store }
+  if (state.head) await removeSuperseded(dataDir, state.head.number)
+  const reuse = new Map((state.head?.segments ?? []).map((s) => [s.name, s]))
+  const next = await loadGeneration(dataDir, name, { reuse, reuseIndex: new Map(written ? [[written.name, written.builder.index]] : []) })
+  state.head = next
+  state.token = name
+  if (written) state.open = written
+  return next
 }

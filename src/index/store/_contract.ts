@@ -55,6 +55,12 @@ export interface TermStats {
   documentFrequency(term: string): number
   /** BM25 idf: ln(1 + (N − df + 0.5) / (df + 0.5)). */
   idf(term: string): number
+  /**
+   * Mean BM25 length of a paper (title tokens counted twice + abstract tokens): lets a caller score
+   * a document of its own exactly as `keywordPapers` would (the fusion calibration does). Optional:
+   * without it the calibration computes it from the records.
+   */
+  readonly averageLength?: number
 }
 
 export interface StoreInfo {
@@ -109,12 +115,20 @@ export interface CorpusBatch {
   chunking: ChunkOptions
   /** Set on every batch but the last of an ingest; cleared by the last. */
   partial?: StoreInfo['partial']
+  /**
+   * The batch replaces the whole corpus (a rebuild with another embedder, or a new chunking):
+   * every paper not in `upsert` is gone after it.
+   */
+  reset?: boolean
 }
 
 /** Write side: one writer at a time per corpus (a lock on the data directory, an advisory lock in Postgres). */
 export interface CorpusWriter {
-  /** Waits for the corpus's write lock (or fails with INDEX_LOCKED when `wait` is false) and returns the locked session. */
-  lock(options: { wait: boolean; onWait?: (holder: string) => void }): Promise<WriteSession>
+  /**
+   * Waits for the corpus's write lock (or fails with INDEX_LOCKED when `wait` is false) and returns
+   * the locked session. `onStep` is a test hook a store may call before each step of a commit.
+   */
+  lock(options: { wait: boolean; onWait?: (holder: string) => void; onStep?: (step: string) => void | Promise<void> }): Promise<WriteSession>
 }
 
 export interface WriteSession {

@@ -1,41 +1,41 @@
-import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HNSWLib } from '@langchain/community/vectorstores/hnswlib'
-import type { Document } from '@langchain/core/documents'
-import type { EmbeddingsInterface } from '@langchain/core/embeddings'
-import { SynchronousInMemoryDocstore } from '@langchain/community/stores/doc/in_memory'
 import hnswlib from 'hnswlib-node'
 import { z } from 'zod'
 import { paperContentHash, type Paper } from '../../corpus/index.js'
 import type { ChunkOptions } from '../chunk.js'
 import type { EmbedderInfo } from '../embedders/index.js'
-import { digestFile, digestOf, exists, fsyncPath, sha256, type FileDigest } from './_files.js'
+import { digestFile, exists, fsyncPath, writeFileAtomic, type FileDigest } from './_files.js'
+import { decodeMeta, HNSW_EF, LineReader, linkInto, segmentFiles, type SegmentBuilder, type SegmentMeta } from './_segment.js'
 
 /*
- * On-disk layout of a data directory:
+ * On-disk layout of a data directory (format 3):
  *
  *   CURRENT              one line naming the live generation; replaced by an atomic rename
  *   gen-000007/          an immutable, complete generation
- *     papers.json        the paper records (the primary copy)
- *     hnsw/args.json     HNSWLib's arguments (space, dimensions)
- *     hnsw/docstore.json chunk label → passage and ChunkMeta; each paper's first chunk also carries its record
- *     hnsw/hnswlib.index the vectors and graph (native format: read only after its checksum holds)
- *     manifest.json      written last: counts, embedder, chunking and the size + sha256 of every file above
+ *     seg-000003.*       its segments (see _segment.ts): hard links to the files an earlier
+ *                        generation wrote, plus the one segment this commit wrote or extended
+ *     manifest.json      written last: counts, embedder, chunking, the segments with their dead
+ *                        papers, and the size + sha256 of every segment file
+ *     verified.json      which files open has already hashed (size, mtime, inode): not trusted for content
  *     *.json             notes (derived, re-measurable, not checksummed: e.g. fusion-calibration.json)
  *   write.lock/, write.lock.json   the writers' lock and its holder
  *
- * `manifest.files` is a map so that a later store that appends segments to a generation (instead of
- * rewriting it) can list each segment with its own checksum.
+ * A commit costs what it changes: files of untouched segments are linked, not copied; the newest
+ * segment is extended (its graph grown with addPoint) while it is small, else a new one is started.
+ *
+ * Checksums: every file's sha256 is computed once, when it is written, and recorded in the manifest.
+ * Open verifies a file by its size always, and by its sha256 unless its (size, mtime, inode) are the
+ * ones recorded when it was written or last hashed: hashing a 100 k-paper index (~1.5 GB) would cost
+ * more than the whole 2 s open budget. Anything that rewrites a file changes its mtime, so every
+ * damage a person or a program does is hashed and caught; a bit flipped by the disk under an
+ * unchanged mtime is not (`askpapers repair --check` hashes everything).
  */
 
-export const FORMAT_VERSION = 2
+export const FORMAT_VERSION = 3
 export const CURRENT = 'CURRENT'
-export const PAPERS_FILE = 'papers.json'
 export const MANIFEST_FILE = 'manifest.json'
-export const INDEX_FILE = 'hnsw/hnswlib.index'
-export const ARGS_FILE = 'hnsw/args.json'
-export const DOCSTORE_FILE = 'hnsw/docstore.json'
-export const GENERATION_FILES = [PAPERS_FILE, ARGS_FILE, DOCSTORE_FILE, INDEX_FILE] as const
+export const VERIFIED_FILE = 'verified.json'
 
 export interface StoredPaper extends Paper {
   contentHash: string
@@ -43,32 +43,34 @@ export interface StoredPaper extends Paper {
   plainAbstract: string
 }
 
-export interface ChunkMeta {
-  chunkId: string
-  paperId: string
-  index: number
-  /** sha256 of the embedded text: a vector is reused while this is unchanged. */
-  hash: string
-  /** On each paper's first chunk: the paper's record, a second copy that `repair` can fall back on. */
-  record?: Paper
-}
-
-const DigestSchema = z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) })
+const StatSchema = z.object({ mtimeMs: z.number(), ino: z.number() })
+const DigestSchema = z.object({ bytes: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/), written: StatSchema.optional() })
+const SegmentSchema = z.object({
+  name: z.string().regex(/^seg-\d{6,}$/),
+  /** Rows in the segment, dead ones included. */
+  papers: z.number().int().nonnegative(),
+  chunks: z.number().int().nonnegative(),
+  /** Rows of this segment whose paper was replaced by a newer version or removed. */
+  dead: z.array(z.number().int().nonnegative()),
+})
 const ManifestSchema = z.object({
   formatVersion: z.literal(FORMAT_VERSION),
   embedder: z.object({ provider: z.enum(['use-lite', 'ollama', 'openai']), model: z.string(), dimensions: z.number().int().positive() }),
   chunking: z.object({ size: z.number().int().nonnegative(), overlap: z.number().int().nonnegative() }),
+  /** Live papers and chunks. */
   papers: z.number().int().nonnegative(),
-  chunks: z.number().int().positive(),
-  /** sha256 of the chunk hashes in label order: ties vectors to chunk texts even when the docstore is lost. */
-  chunkList: z.string().regex(/^[0-9a-f]{64}$/),
+  chunks: z.number().int().nonnegative(),
+  segments: z.array(SegmentSchema),
+  nextSegment: z.number().int().positive(),
   files: z.record(z.string(), DigestSchema),
   updatedAt: z.string(),
   /** Present on a batch committed by an ingest that had more to do (see `ingest`): what a resume continues. */
   partial: z.object({ papersDone: z.number().int().nonnegative(), papersPlanned: z.number().int().nonnegative(), startedAt: z.string() }).optional(),
 })
 
+export type ManifestSegment = z.infer<typeof SegmentSchema>
 export type Manifest = z.infer<typeof ManifestSchema> & { embedder: EmbedderInfo; chunking: ChunkOptions }
+type ListedDigest = z.infer<typeof DigestSchema>
 
 /** A generation file that is missing or does not hold what its manifest says; `file` is relative to the generation. */
 export class Damage extends Error {
@@ -131,51 +133,40 @@ export async function readManifest(dataDir: string, generation: string): Promise
   }
   const version = (json as { formatVersion?: unknown } | null)?.formatVersion
   if (version !== FORMAT_VERSION) {
-    throw new Damage(generation, MANIFEST_FILE, typeof version === 'number' && version < FORMAT_VERSION ? 'was written by an older askpapers, without checksums' : 'is of an unknown format version')
+    throw new Damage(
+      generation,
+      MANIFEST_FILE,
+      version === 2
+        ? 'was written by an older askpapers (format 2, rebuilt whole on every change); `askpapers repair` converts it, reusing its vectors'
+        : typeof version === 'number' && version < FORMAT_VERSION
+          ? 'was written by an older askpapers, without checksums'
+          : 'is of an unknown format version',
+    )
   }
   const parsed = ManifestSchema.safeParse(json)
   if (!parsed.success) throw new Damage(generation, MANIFEST_FILE, `is not a valid manifest (${parsed.error.issues[0]?.path.join('.') || 'shape'})`)
   return parsed.data as Manifest
 }
 
-/** Reads a generation file whose checksum the manifest lists; throws Damage unless it matches. */
-export async function readVerified(dataDir: string, generation: string, manifest: Manifest, file: string): Promise<Buffer> {
-  const expected = listedDigest(generation, manifest, file)
-  let data: Buffer
-  try {
-    data = await readFile(join(dataDir, generation, file))
-  } catch (error) {
-    throw new Damage(generation, file, (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'is missing' : `cannot be read (${(error as Error).message})`)
-  }
-  checkDigest(generation, file, digestOf(data), expected)
-  return data
-}
+type Seen = Record<string, { bytes: number; mtimeMs: number; ino: number }>
 
-/** Checks a (possibly large) generation file against the manifest without holding it in memory. */
-export async function verifyFile(dataDir: string, generation: string, manifest: Manifest, file: string): Promise<void> {
-  const expected = listedDigest(generation, manifest, file)
-  const actual = await digestFile(join(dataDir, generation, file))
-  if (!actual) throw new Damage(generation, file, 'is missing')
-  checkDigest(generation, file, actual, expected)
-}
-
-function listedDigest(generation: string, manifest: Manifest, file: string): FileDigest {
-  const expected = manifest.files[file]
+/**
+ * Checks one file against the manifest: its size always; its sha256 unless its stat is the one
+ * recorded when it was written or last hashed. `hashAll` hashes regardless (repair).
+ */
+async function verify(dataDir: string, generation: string, manifest: Manifest, file: string, seen: Seen, hashAll: boolean): Promise<boolean> {
+  const expected: ListedDigest | undefined = manifest.files[file]
   if (!expected) throw new Damage(generation, MANIFEST_FILE, `lists no checksum for ${file}`)
-  return expected
-}
-
-function checkDigest(generation: string, file: string, actual: FileDigest, expected: FileDigest): void {
-  if (actual.bytes !== expected.bytes) throw new Damage(generation, file, `is ${actual.bytes} bytes long; ${MANIFEST_FILE} says ${expected.bytes}`)
+  const path = join(dataDir, generation, file)
+  const info = await stat(path).catch(() => undefined)
+  if (!info?.isFile()) throw new Damage(generation, file, 'is missing')
+  if (info.size !== expected.bytes) throw new Damage(generation, file, `is ${info.size} bytes long; ${MANIFEST_FILE} says ${expected.bytes}`)
+  const same = (s: { mtimeMs: number; ino: number } | undefined): boolean => s !== undefined && s.mtimeMs === info.mtimeMs && s.ino === info.ino
+  if (!hashAll && (same(expected.written) || (same(seen[file]) && seen[file]?.bytes === info.size))) return false
+  const actual = (await digestFile(path)) as FileDigest
   if (actual.sha256 !== expected.sha256) throw new Damage(generation, file, `does not match its checksum in ${MANIFEST_FILE}`)
-}
-
-export const parseJson = (generation: string, file: string, data: Buffer): unknown => {
-  try {
-    return JSON.parse(data.toString('utf8'))
-  } catch {
-    throw new Damage(generation, file, 'is not valid JSON')
-  }
+  seen[file] = { bytes: info.size, mtimeMs: info.mtimeMs, ino: info.ino }
+  return true
 }
 
 /** A stored record is intact when its content hash still matches its title and abstract. */
@@ -191,65 +182,115 @@ export const isIntactRecord = (value: unknown): value is StoredPaper => {
   )
 }
 
-export const chunkListDigest = (hashes: readonly string[]): string => sha256(hashes.join('\n'))
+/** One segment as a loaded generation holds it. */
+export interface LoadedSegment {
+  name: string
+  meta: SegmentMeta
+  index: hnswlib.HierarchicalNSW
+  papers: LineReader
+  chunks: LineReader
+  /** Dead paper rows (replaced or removed), and their chunks' labels, marked deleted in `index`. */
+  deadRows: Set<number>
+  /** Labels at or above this are not part of this generation (the writer's graph may have grown since). */
+  chunkRows: number
+}
 
 export interface LoadedGeneration {
   name: string
   number: number
   manifest: Manifest
-  papers: StoredPaper[]
-  vectors: HNSWLib
+  segments: LoadedSegment[]
 }
 
 /**
- * Loads a generation after verifying every file against the manifest's checksums and cross-checking
- * the counts (papers, chunks, labels, dimensions). The native index is read last, and only once its
- * checksum holds: hnswlib trusts its input and crashes the process on a damaged file.
+ * Loads a generation after checking every file against the manifest (see the top of this file)
+ * and cross-checking the counts (papers, chunks, dimensions, dead papers). A graph is read only
+ * once its checksum holds: hnswlib trusts its input and crashes the process on a damaged file.
+ * `reuse` hands in segments already loaded (by the writer that just committed, or by the previous
+ * generation), so a commit does not re-read what it did not change.
  */
-export async function loadGeneration(dataDir: string, name: string): Promise<LoadedGeneration> {
+export async function loadGeneration(
+  dataDir: string,
+  name: string,
+  {
+    hashAll = false,
+    reuse = new Map<string, LoadedSegment>(),
+    reuseIndex = new Map<string, hnswlib.HierarchicalNSW>(),
+  }: { hashAll?: boolean; reuse?: Map<string, LoadedSegment>; reuseIndex?: Map<string, hnswlib.HierarchicalNSW> } = {},
+): Promise<LoadedGeneration> {
   const number = parseGeneration(name) ?? 0
   const manifest = await readManifest(dataDir, name)
-  const papers = parseJson(name, PAPERS_FILE, await readVerified(dataDir, name, manifest, PAPERS_FILE))
-  if (!Array.isArray(papers) || papers.length !== manifest.papers) {
-    throw new Damage(name, PAPERS_FILE, `holds ${Array.isArray(papers) ? papers.length : 'no list of'} papers; ${MANIFEST_FILE} says ${manifest.papers}`)
+  const dims = manifest.embedder.dimensions
+  const seenFile = join(dataDir, name, VERIFIED_FILE)
+  const seen = (await readFile(seenFile, 'utf8').then(
+    (t) => JSON.parse(t) as Seen,
+    () => ({}),
+  )) as Seen
+  let hashed = false
+  const segments = await Promise.all(
+    manifest.segments.map(async (s): Promise<LoadedSegment> => {
+      const files = segmentFiles(s.name)
+      for (const f of Object.values(files)) if (await verify(dataDir, name, manifest, f, seen, hashAll)) hashed = true
+      const reused = reuse.get(s.name)
+      let meta: SegmentMeta
+      if (reused) meta = reused.meta
+      else {
+        try {
+          meta = decodeMeta(await readFile(join(dataDir, name, files.meta)))
+        } catch (error) {
+          throw new Damage(name, files.meta, (error as Error).message)
+        }
+      }
+      if (meta.papers !== s.papers || meta.chunks !== s.chunks) throw new Damage(name, files.meta, `holds ${meta.papers} papers and ${meta.chunks} chunks; ${MANIFEST_FILE} says ${s.papers} and ${s.chunks}`)
+      if (meta.dimensions !== dims) throw new Damage(name, MANIFEST_FILE, `says ${dims} dimensions; ${files.meta} says ${meta.dimensions}`)
+      const deadRows = new Set<number>()
+      for (const row of s.dead) {
+        if (row >= meta.papers) throw new Damage(name, MANIFEST_FILE, `lists row ${row} of ${s.name} as dead; it holds ${meta.papers}`)
+        deadRows.add(row)
+      }
+      let index = reused?.index ?? reuseIndex.get(s.name)
+      if (!index) {
+        index = new hnswlib.HierarchicalNSW('cosine', dims)
+        await index.readIndex(join(dataDir, name, files.hnsw))
+        if (index.getCurrentCount() !== s.chunks) throw new Damage(name, files.hnsw, `holds ${index.getCurrentCount()} vectors; ${MANIFEST_FILE} says ${s.chunks}`)
+        index.setEf(HNSW_EF)
+      }
+      const deleted = new Set(reused ? [...reused.deadRows] : [])
+      for (const row of deadRows) {
+        if (deleted.has(row)) continue
+        for (let c = meta.arrays.paperChunkStart[row] ?? 0; c < (meta.arrays.paperChunkStart[row + 1] ?? 0); c++) markDeleted(index, c)
+      }
+      return {
+        name: s.name,
+        meta,
+        index,
+        papers: reused?.papers ?? new LineReader(join(dataDir, name, files.papers)),
+        chunks: reused?.chunks ?? new LineReader(join(dataDir, name, files.chunks)),
+        deadRows,
+        chunkRows: s.chunks,
+      }
+    }),
+  )
+  let papers = 0
+  let chunks = 0
+  for (const s of segments) {
+    papers += s.meta.papers - s.deadRows.size
+    let dead = 0
+    for (const row of s.deadRows) dead += (s.meta.arrays.paperChunkStart[row + 1] ?? 0) - (s.meta.arrays.paperChunkStart[row] ?? 0)
+    chunks += s.meta.chunks - dead
   }
-  const ids = new Set<string>()
-  for (const [i, paper] of papers.entries()) {
-    if (!isIntactRecord(paper)) throw new Damage(name, PAPERS_FILE, `record ${i + 1} does not match its content hash`)
-    if (ids.has(paper.id)) throw new Damage(name, PAPERS_FILE, `lists paper ${paper.id} twice`)
-    ids.add(paper.id)
-  }
-  const args = parseJson(name, ARGS_FILE, await readVerified(dataDir, name, manifest, ARGS_FILE)) as { space?: unknown; numDimensions?: unknown }
-  if (args.space !== 'cosine' || args.numDimensions !== manifest.embedder.dimensions) {
-    throw new Damage(name, ARGS_FILE, `says ${String(args.space)} space of ${String(args.numDimensions)} dimensions; ${MANIFEST_FILE} says cosine of ${manifest.embedder.dimensions}`)
-  }
-  const entries = parseDocstore(name, parseJson(name, DOCSTORE_FILE, await readVerified(dataDir, name, manifest, DOCSTORE_FILE)), manifest.chunks)
-  for (const [, doc] of entries) {
-    if (!ids.has((doc.metadata as ChunkMeta).paperId)) throw new Damage(name, DOCSTORE_FILE, `has a chunk of paper ${(doc.metadata as ChunkMeta).paperId}, which is not in ${PAPERS_FILE}`)
-  }
-  if (chunkListDigest(entries.map(([, doc]) => (doc.metadata as ChunkMeta).hash)) !== manifest.chunkList) {
-    throw new Damage(name, DOCSTORE_FILE, `lists other chunks than ${MANIFEST_FILE}`)
-  }
-  await verifyFile(dataDir, name, manifest, INDEX_FILE)
-  const index = new hnswlib.HierarchicalNSW('cosine', manifest.embedder.dimensions)
-  await index.readIndex(join(dataDir, name, INDEX_FILE))
-  if (index.getCurrentCount() !== manifest.chunks) throw new Damage(name, INDEX_FILE, `holds ${index.getCurrentCount()} vectors; ${MANIFEST_FILE} says ${manifest.chunks}`)
-  const vectors = new HNSWLib(NO_EMBEDDINGS, { space: 'cosine', numDimensions: manifest.embedder.dimensions, index, docstore: new SynchronousInMemoryDocstore(new Map(entries)) })
-  return { name, number, manifest, papers: papers as StoredPaper[], vectors }
+  if (papers !== manifest.papers || chunks !== manifest.chunks) throw new Damage(name, MANIFEST_FILE, `says ${manifest.papers} papers in ${manifest.chunks} chunks; its segments hold ${papers} in ${chunks}`)
+  if (hashed) await writeFileAtomic(seenFile, JSON.stringify(seen)).catch(() => undefined)
+  return { name, number, manifest, segments }
 }
 
-/** docstore.json: `[[label, {pageContent, metadata}], …]` with labels 0…n−1 in order. */
-export function parseDocstore(generation: string, json: unknown, expected: number | undefined): [string, Document][] {
-  if (!Array.isArray(json)) throw new Damage(generation, DOCSTORE_FILE, 'is not a list of chunks')
-  if (expected !== undefined && json.length !== expected) throw new Damage(generation, DOCSTORE_FILE, `holds ${json.length} chunks; ${MANIFEST_FILE} says ${expected}`)
-  return json.map((entry: unknown, i) => {
-    const [label, doc] = Array.isArray(entry) ? (entry as [unknown, Partial<Document> | undefined]) : []
-    const meta = doc?.metadata as Partial<ChunkMeta> | undefined
-    if (label !== String(i) || typeof doc?.pageContent !== 'string' || typeof meta?.paperId !== 'string' || typeof meta.hash !== 'string') {
-      throw new Damage(generation, DOCSTORE_FILE, `chunk ${i + 1} is malformed`)
-    }
-    return [label, doc as Document]
-  })
+/** Marks a label deleted; a graph written after an earlier mark already has it (hnswlib throws then). */
+export function markDeleted(index: hnswlib.HierarchicalNSW, label: number): void {
+  try {
+    index.markDelete(label)
+  } catch {
+    // already marked
+  }
 }
 
 export type SaveStep = 'generation' | 'hnsw' | 'papers' | 'manifest' | 'current' | 'swap' | 'cleanup'
@@ -260,40 +301,44 @@ export interface WriteGenerationOptions {
 }
 
 /**
- * Writes a complete generation directory: every file, fsynced, and the manifest with their checksums
- * last. Nothing points at it yet; `swapCurrent` does that.
+ * Writes a complete generation directory: links of the kept segments' files from `base`, the files
+ * of the segment `written` (if any), fsynced, and the manifest with every checksum last. Nothing
+ * points at it yet; `swapCurrent` does that.
  */
 export async function writeGeneration(
   dataDir: string,
   name: string,
-  contents: { manifest: Omit<Manifest, 'files' | 'chunkList'>; papers: StoredPaper[]; vectors: HNSWLib },
+  contents: { manifest: Omit<Manifest, 'files'>; base: { dir: string; manifest: Manifest } | undefined; written: { name: string; builder: SegmentBuilder } | undefined },
   { onStep }: WriteGenerationOptions = {},
 ): Promise<Manifest> {
   const dir = join(dataDir, name)
   await onStep?.('generation')
   // A number above every existing generation: mkdir fails rather than write into a directory someone else made.
   await mkdir(dir)
-  await mkdir(join(dir, 'hnsw'))
-  await onStep?.('hnsw')
-  const { vectors } = contents
-  const entries = [...vectors.docstore._docs.entries()]
-  await vectors.index.writeIndex(join(dir, INDEX_FILE))
-  const args = JSON.stringify({ space: 'cosine', numDimensions: contents.manifest.embedder.dimensions })
-  const docstore = JSON.stringify(entries)
-  await writeFile(join(dir, ARGS_FILE), args)
-  await writeFile(join(dir, DOCSTORE_FILE), docstore)
-  await onStep?.('papers')
-  const papers = JSON.stringify(contents.papers)
-  await writeFile(join(dir, PAPERS_FILE), papers)
-  for (const file of GENERATION_FILES) await fsyncPath(join(dir, file))
-  await fsyncPath(join(dir, 'hnsw'))
-  const index = await digestFile(join(dir, INDEX_FILE))
-  if (!index) throw new Error(`${join(dir, INDEX_FILE)} vanished while it was being written`)
-  const manifest: Manifest = {
-    ...contents.manifest,
-    chunkList: chunkListDigest(entries.map(([, doc]) => (doc.metadata as ChunkMeta).hash)),
-    files: { [PAPERS_FILE]: digestOf(papers), [ARGS_FILE]: digestOf(args), [DOCSTORE_FILE]: digestOf(docstore), [INDEX_FILE]: index },
+  const files: Manifest['files'] = {}
+  for (const s of contents.manifest.segments) {
+    if (s.name === contents.written?.name) continue
+    if (!contents.base) throw new Error(`segment ${s.name} has no generation to link it from`)
+    for (const f of Object.values(segmentFiles(s.name))) {
+      await linkInto(contents.base.dir, dir, f)
+      const listed = contents.base.manifest.files[f]
+      if (!listed) throw new Error(`${contents.base.dir}/${MANIFEST_FILE} lists no checksum for ${f}`)
+      files[f] = listed
+    }
   }
+  if (contents.written) {
+    const digests = await contents.written.builder.write(dir, contents.written.name, async (step) => {
+      await onStep?.(step)
+    })
+    for (const [f, digest] of Object.entries(digests)) {
+      const info = await stat(join(dir, f))
+      files[f] = { ...digest, written: { mtimeMs: info.mtimeMs, ino: info.ino } }
+    }
+  } else {
+    await onStep?.('hnsw')
+    await onStep?.('papers')
+  }
+  const manifest: Manifest = { ...contents.manifest, files }
   await onStep?.('manifest')
   await writeFile(join(dir, MANIFEST_FILE), JSON.stringify(manifest, null, 2))
   await fsyncPath(join(dir, MANIFEST_FILE))
@@ -322,15 +367,11 @@ export async function swapCurrent(dataDir: string, name: string, { onStep }: Wri
  * `replaced`. `replaced` itself stays: a reader that read `CURRENT` just before the swap may still be
  * loading it, and it is one more intact copy for `repair`. Older ones were already superseded when
  * `replaced` was committed, by this directory's single writer, so no reader should start on them.
+ * Removing a directory only unlinks: segments shared with newer generations keep their data, and a
+ * reader that still has a file open keeps reading it.
  */
 export async function removeSuperseded(dataDir: string, replaced: number): Promise<void> {
   for (const { name, number } of await listGenerations(dataDir)) {
     if (number < replaced) await rm(join(dataDir, name), { recursive: true, force: true })
   }
-}
-
-/** Ingest only ever stores vectors it computed itself; queries embed through the configured embedder. */
-export const NO_EMBEDDINGS: EmbeddingsInterface = {
-  embedDocuments: () => Promise.reject(new Error('PaperIndex embeds through its Embedder, not the vector store')),
-  embedQuery: () => Promise.reject(new Error('PaperIndex embeds through its Embedder, not the vector store')),
 }

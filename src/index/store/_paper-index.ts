@@ -1,12 +1,23 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { HNSWLib } from '@langchain/community/vectorstores/hnswlib'
-import type { Document } from '@langchain/core/documents'
-import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
+import type { Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
-import type { Chunk, ChunkOptions } from '../chunk.js'
+import { tokenize } from '../../retrieve/tokenize.js'
+import type { ChunkOptions } from '../chunk.js'
 import type { Embedder, EmbedderInfo } from '../embedders/index.js'
-import { chunkCache, commitGeneration, embedWithProgress, type ChunksOf } from './_commit.js'
+import { commitBatch, currentToken, type CommitState } from './_commit.js'
+import type {
+  ChunkNeighbour,
+  CorpusBatch,
+  CorpusReader,
+  CorpusWriter,
+  PaperFilter,
+  ScoredId,
+  StoreInfo,
+  StoredChunk,
+  TermStats,
+  WriteSession,
+} from './_contract.js'
 import {
   Damage,
   generationName,
@@ -14,75 +25,85 @@ import {
   listGenerations,
   loadGeneration,
   readCurrent,
-  type ChunkMeta,
+  type LoadedGeneration,
+  type LoadedSegment,
   type Manifest,
   type SaveStep,
   type StoredPaper,
 } from './_generation.js'
-import { lockDataDir, type LockOptions, type WriteLock } from './_lock.js'
+import { ingestPapers, assertEmbedder, type IngestCounts, type IngestOptions } from './_ingest.js'
+import { lockDataDir, type LockOptions } from './_lock.js'
+import { sourceFile } from './_segment.js'
 
-export interface IngestCounts {
-  added: number
-  updated: number
-  unchanged: number
+const K1 = 1.2
+const B = 0.75
+
+interface Loc {
+  /** Position of the segment in the generation. */
+  s: number
+  row: number
 }
-
-export interface IngestPlan {
-  papers: number
-  chunksToEmbed: number
-  chunksReused: number
-  /** Set when the index holds a batch committed by an ingest that was interrupted: what was kept of it. */
-  resumed?: { papers: number; of: number }
-}
-
-export interface IngestOptions extends LockOptions {
-  /** Called while new chunks are embedded. */
-  onProgress?: (done: number, total: number) => void
-  /** Called once the number of chunks to embed is known (0 when nothing changed). */
-  onPlan?: (plan: IngestPlan) => void
-  /** Re-embed every indexed paper too (a new embedder): nothing is reused, and nothing is committed before the end. */
-  rebuild?: boolean
-  /** Ingest only into a data directory that holds no index at all (seeding a fresh clone); otherwise do nothing. */
-  onlyIfEmpty?: boolean
-  /**
-   * Work is committed as a generation every `chunks` newly embedded chunks or `seconds` of embedding,
-   * whichever comes first, so a kill loses at most that much; a resume embeds only the rest.
-   */
-  batch?: { chunks?: number; seconds?: number }
-  /** Test hook, awaited before each step of every commit. */
-  onStep?: (step: SaveStep | 'locked') => void | Promise<void>
-}
-
-const DEFAULT_BATCH = { chunks: 256, seconds: 60 }
 
 /**
- * The persistent index: paper records, their chunks in a LangChain HNSWLib vector store, and the
- * embedder that built it. An instance is one immutable generation; `ingest` takes the directory's
- * write lock, builds on whatever generation is current by then, and commits new generations (a
- * complete directory, then an atomic swap of `CURRENT`), so readers and a kill at any moment always
- * find the previous complete one.
+ * The embedded store: a data directory of immutable generations (see `_generation.ts`), each a
+ * list of segments. An instance is one generation, loaded once: the BM25 postings, lengths and
+ * chunk → paper rows of every segment, and its HNSW graph; paper records and chunk texts are read
+ * from their files on demand (through descriptors held open, so a generation a writer removes stays
+ * readable). Writers go through `lock()` (or `ingest`, which uses it): one at a time per directory.
  */
-export class PaperIndex {
+export class PaperIndex implements CorpusReader, CorpusWriter {
+  private readonly where = new Map<string, Loc>()
+  private readonly order: string[] = []
+  private readonly segments: LoadedSegment[]
+  private readonly totalLength: number
+  private readonly liveChunks: number
+  private readonly totalChunkLength: number
+  private readonly dfCache = new Map<string, number>()
+  private readonly chunkDfCache = new Map<string, number>()
+  /** The records of this generation as a read-only map, each read from its file when asked for. */
+  readonly records: ReadonlyMap<string, StoredPaper>
+
   private constructor(
     readonly dataDir: string,
-    readonly manifest: Manifest | undefined,
-    readonly papers: Map<string, StoredPaper>,
-    readonly vectors: HNSWLib | undefined,
-    private readonly generation: number,
-  ) {}
+    private readonly gen: LoadedGeneration | undefined,
+  ) {
+    this.segments = gen?.segments ?? []
+    let total = 0
+    let chunks = 0
+    let chunkLength = 0
+    this.segments.forEach((seg, s) => {
+      const a = seg.meta.arrays
+      for (let row = 0; row < seg.meta.papers; row++) {
+        if (seg.deadRows.has(row)) continue
+        const id = seg.meta.ids[row] ?? ''
+        this.where.set(id, { s, row })
+        this.order.push(id)
+        total += a.paperLengths[row] ?? 0
+        for (let c = a.paperChunkStart[row] ?? 0; c < (a.paperChunkStart[row + 1] ?? 0); c++) {
+          chunks++
+          chunkLength += a.chunkLengths[c] ?? 0
+        }
+      }
+    })
+    this.totalLength = total
+    this.liveChunks = chunks
+    this.totalChunkLength = chunkLength
+    this.records = new LazyRecords(this)
+  }
 
   /**
    * The current generation, verified (see `loadGeneration`). An empty index only when the directory
    * holds no committed generation at all; a missing or dangling `CURRENT` beside committed
-   * generations is damage to repair, never a reason to start over.
+   * generations is damage to repair, never a reason to start over. Segments `previous` already
+   * loaded are reused (a server swapping in a new generation reads only what changed).
    */
-  static async open(dataDir: string): Promise<PaperIndex> {
+  static async open(dataDir: string, { previous }: { previous?: PaperIndex } = {}): Promise<PaperIndex> {
     const current = await readCurrent(dataDir).catch((error: Error) => {
       throw corrupt(dataDir, `${join(dataDir, 'CURRENT')} cannot be read (${error.message})`)
     })
     if (current.kind !== 'names' || !(await isCommitted(dataDir, current.name))) {
       const committed = await committedGenerations(dataDir)
-      if (current.kind === 'absent' && committed.length === 0) return new PaperIndex(dataDir, undefined, new Map(), undefined, 0)
+      if (current.kind === 'absent' && committed.length === 0) return new PaperIndex(dataDir, undefined)
       const pointer = join(dataDir, 'CURRENT')
       const what =
         current.kind === 'absent'
@@ -94,14 +115,17 @@ export class PaperIndex {
       throw corrupt(dataDir, `${what}; ${newest ? `the newest complete generation is ${newest.name} (${newest.papers} papers)` : 'no generation is complete'}`)
     }
     try {
-      const g = await loadGeneration(dataDir, current.name)
-      // hnswlib's default ef (10) loses true neighbours once k grows; 200 keeps recall ~1 at this size.
-      g.vectors.index.setEf(200)
-      return new PaperIndex(dataDir, g.manifest, new Map(g.papers.map((p) => [p.id, p])), g.vectors, g.number)
+      const reuse = new Map((previous?.segments ?? []).map((s) => [s.name, s]))
+      return new PaperIndex(dataDir, await loadGeneration(dataDir, current.name, { reuse }))
     } catch (error) {
       if (error instanceof Damage) throw corrupt(dataDir, `${join(dataDir, error.generation, error.file)} ${error.reason}`, error)
       throw corrupt(dataDir, `${join(dataDir, current.name)} cannot be read (${(error as Error).message})`, error)
     }
+  }
+
+  /** Wraps a generation a writer just committed. */
+  static fromGeneration(dataDir: string, gen: LoadedGeneration): PaperIndex {
+    return new PaperIndex(dataDir, gen)
   }
 
   /**
@@ -113,31 +137,194 @@ export class PaperIndex {
     return current?.kind === 'names' ? current.name : undefined
   }
 
+  get manifest(): Manifest | undefined {
+    return this.gen?.manifest
+  }
+
   /** The generation this index was opened from ("gen-000012"); empty for an empty index. */
   get version(): string {
-    return this.generation > 0 ? generationName(this.generation) : ''
+    return this.gen ? generationName(this.gen.number) : ''
   }
 
   get isEmpty(): boolean {
-    return this.papers.size === 0
+    return this.order.length === 0
   }
 
-  /** Chunks in index order, with their paper, straight from the vector store's docstore. */
-  chunks(): { chunk: Chunk; label: number }[] {
-    if (!this.vectors) return []
-    const out: { chunk: Chunk; label: number }[] = []
-    for (const [label, doc] of this.vectors.docstore._docs) {
-      const meta = doc.metadata as ChunkMeta
-      out.push({ label: Number(label), chunk: { id: meta.chunkId, paperId: meta.paperId, index: meta.index, text: doc.pageContent } })
+  info(): StoreInfo {
+    const m = this.gen?.manifest
+    return {
+      kind: 'embedded',
+      location: this.dataDir,
+      version: this.version,
+      papers: this.order.length,
+      chunks: this.liveChunks,
+      ...(m ? { embedder: m.embedder, chunking: m.chunking } : {}),
+      ...(m?.partial ? { partial: m.partial } : {}),
     }
-    return out.sort((a, b) => a.label - b.label)
   }
 
-  /** The `n` chunks nearest to a unit-length vector, nearest first, with cosine similarity. */
-  nearestChunks(vector: number[], n: number): { label: number; similarity: number }[] {
-    if (!this.vectors) return []
-    const result = this.vectors.index.searchKnn(vector, Math.min(n, this.vectors.index.getCurrentCount()))
-    return result.neighbors.map((label, i) => ({ label, similarity: 1 - (result.distances[i] ?? 1) }))
+  /** Refuses to mix embedders (see `assertEmbedder`). */
+  assertCompatible(info: Pick<EmbedderInfo, 'provider' | 'model'> & { dimensions?: number }): void {
+    assertEmbedder(this.info(), info)
+  }
+
+  /** Vectors in the graphs that belong to live chunks: a cross-check independent of the records. */
+  graphVectors(): number {
+    let n = 0
+    for (const seg of this.segments) {
+      n += Math.min(seg.index.getCurrentCount(), seg.chunkRows)
+      for (const row of seg.deadRows) n -= this.chunkRange(seg, row).length
+    }
+    return n
+  }
+
+  // ---- CorpusReader ----
+
+  async papers(ids: readonly string[]): Promise<StoredPaper[]> {
+    return ids.flatMap((id) => {
+      const p = this.recordOf(id)
+      return p ? [p] : []
+    })
+  }
+
+  async paperIds(filter?: PaperFilter): Promise<string[]> {
+    if (!filter) return [...this.order]
+    const match = this.matcher(filter)
+    return this.order.filter((id) => {
+      const at = this.where.get(id) as Loc
+      return match(at.s, at.row)
+    })
+  }
+
+  async chunksOf(paperIds: readonly string[]): Promise<Map<string, StoredChunk[]>> {
+    const out = new Map<string, StoredChunk[]>()
+    for (const id of paperIds) {
+      const at = this.where.get(id)
+      if (!at) continue
+      const seg = this.segments[at.s] as LoadedSegment
+      out.set(
+        id,
+        this.chunkRange(seg, at.row).map((c) => this.chunkAt(seg, c)),
+      )
+    }
+    return out
+  }
+
+  async nearestChunks(vector: readonly number[], n: number, filter?: PaperFilter): Promise<ChunkNeighbour[]> {
+    const match = filter ? this.matcher(filter) : undefined
+    const out: ChunkNeighbour[] = []
+    this.segments.forEach((seg, s) => {
+      let live = seg.chunkRows
+      for (const row of seg.deadRows) live -= this.chunkRange(seg, row).length
+      const k = Math.min(n, live)
+      if (k <= 0) return
+      const a = seg.meta.arrays
+      const grown = seg.index.getCurrentCount() > seg.chunkRows
+      const keep = match || grown ? (label: number) => label < seg.chunkRows && (!match || match(s, a.chunkPaper[label] ?? -1)) : undefined
+      const result = keep ? seg.index.searchKnn(vector as number[], k, keep) : seg.index.searchKnn(vector as number[], k)
+      result.neighbors.forEach((label, i) => {
+        const row = a.chunkPaper[label] ?? -1
+        const paperId = seg.meta.ids[row] ?? ''
+        out.push({ chunkId: `${paperId}#${a.chunkIndex[label] ?? 0}`, paperId, similarity: 1 - (result.distances[i] ?? 1) })
+      })
+    })
+    // Stable: within one segment hnswlib's order stands.
+    if (this.segments.length > 1) out.sort((x, y) => y.similarity - x.similarity)
+    return out.slice(0, n)
+  }
+
+  async chunkSimilarities(paperIds: readonly string[], vector: readonly number[]): Promise<Map<string, number>> {
+    const out = new Map<string, number>()
+    for (const id of paperIds) {
+      const at = this.where.get(id)
+      if (!at) continue
+      const seg = this.segments[at.s] as LoadedSegment
+      for (const c of this.chunkRange(seg, at.row)) {
+        const v = seg.index.getPoint(c)
+        let dot = 0
+        for (let i = 0; i < v.length; i++) dot += (v[i] ?? 0) * (vector[i] ?? 0)
+        out.set(`${id}#${seg.meta.arrays.chunkIndex[c] ?? 0}`, dot)
+      }
+    }
+    return out
+  }
+
+  async keywordPapers(query: string, { limit, filter }: { limit: number; filter?: PaperFilter }): Promise<ScoredId[]> {
+    const match = filter ? this.matcher(filter) : undefined
+    const n = this.order.length
+    const avg = n ? this.totalLength / n : 0
+    const scores = new Map<number, number>()
+    const bases: number[] = []
+    let base = 0
+    for (const seg of this.segments) {
+      bases.push(base)
+      base += seg.meta.papers
+    }
+    for (const term of new Set(tokenize(query))) {
+      const df = this.documentFrequency(term)
+      if (df === 0) continue
+      const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5))
+      this.segments.forEach((seg, s) => {
+        const t = seg.meta.terms.get(term)
+        if (t === undefined) return
+        const a = seg.meta.arrays
+        for (let p = a.postingStart[t] ?? 0; p < (a.postingStart[t + 1] ?? 0); p++) {
+          const row = a.postingDoc[p] ?? 0
+          if (seg.deadRows.has(row) || (match && !match(s, row))) continue
+          const tf = a.postingTf[p] ?? 0
+          const norm = K1 * (1 - B + (B * (a.paperLengths[row] ?? 0)) / (avg || 1))
+          const key = (bases[s] ?? 0) + row
+          scores.set(key, (scores.get(key) ?? 0) + (idf * tf * (K1 + 1)) / (tf + norm))
+        }
+      })
+    }
+    const idOf = (key: number): string => {
+      let s = this.segments.length - 1
+      while (s > 0 && (bases[s] ?? 0) > key) s--
+      return this.segments[s]?.meta.ids[key - (bases[s] ?? 0)] ?? ''
+    }
+    return [...scores]
+      .map(([key, score]) => ({ id: idOf(key), score }))
+      .sort((x, y) => y.score - x.score || x.id.localeCompare(y.id))
+      .slice(0, limit)
+  }
+
+  async keywordChunks(query: string, paperIds: readonly string[]): Promise<ScoredId[]> {
+    const terms = [...new Set(tokenize(query))]
+    const n = this.liveChunks
+    const avg = n ? this.totalChunkLength / n : 0
+    const idf = new Map(terms.map((t) => [t, this.chunkDf(t)] as const).filter(([, df]) => df > 0).map(([t, df]) => [t, Math.log(1 + (n - df + 0.5) / (df + 0.5))]))
+    const out: ScoredId[] = []
+    for (const [, chunks] of await this.chunksOf(paperIds)) {
+      for (const chunk of chunks) {
+        const tf = new Map<string, number>()
+        const tokens = tokenize(chunk.text)
+        for (const t of tokens) tf.set(t, (tf.get(t) ?? 0) + 1)
+        const norm = K1 * (1 - B + (B * tokens.length) / (avg || 1))
+        let score = 0
+        for (const term of terms) {
+          const f = tf.get(term)
+          const w = idf.get(term)
+          if (f && w !== undefined) score += (w * f * (K1 + 1)) / (f + norm)
+        }
+        if (score > 0) out.push({ id: chunk.id, score })
+      }
+    }
+    return out.sort((x, y) => y.score - x.score)
+  }
+
+  async termStats(terms: readonly string[]): Promise<TermStats> {
+    const n = this.order.length
+    const df = new Map(terms.map((t) => [t, this.documentFrequency(t)]))
+    return {
+      papers: n,
+      averageLength: n ? this.totalLength / n : 0,
+      documentFrequency: (term) => df.get(term) ?? 0,
+      idf: (term) => {
+        const d = df.get(term) ?? 0
+        return Math.log(1 + (n - d + 0.5) / (d + 0.5))
+      },
+    }
   }
 
   /**
@@ -145,9 +332,9 @@ export class PaperIndex {
    * when absent or unreadable, since it can always be measured again.
    */
   async readNote<T>(name: string): Promise<T | undefined> {
-    if (!this.manifest) return undefined
+    if (!this.gen) return undefined
     try {
-      return JSON.parse(await readFile(join(this.dataDir, generationName(this.generation), `${name}.json`), 'utf8')) as T
+      return JSON.parse(await readFile(join(this.dataDir, this.gen.name, `${name}.json`), 'utf8')) as T
     } catch {
       return undefined
     }
@@ -155,8 +342,8 @@ export class PaperIndex {
 
   /** Writes a note atomically (temporary file, then rename); a failure only costs re-measuring later. */
   async writeNote(name: string, value: unknown): Promise<void> {
-    if (!this.manifest) return
-    const file = join(this.dataDir, generationName(this.generation), `${name}.json`)
+    if (!this.gen) return
+    const file = join(this.dataDir, this.gen.name, `${name}.json`)
     const tmp = `${file}.${process.pid}.tmp`
     try {
       await writeFile(tmp, JSON.stringify(value, null, 2))
@@ -166,29 +353,17 @@ export class PaperIndex {
     }
   }
 
-  /**
-   * Refuses to mix embedders: vectors from two models live in different spaces, so adding to or
-   * querying an index built by another embedder would silently return nonsense.
-   */
-  assertCompatible(info: Pick<EmbedderInfo, 'provider' | 'model'> & { dimensions?: number }): void {
-    const built = this.manifest?.embedder
-    if (!built) return
-    const sameModel = built.provider === info.provider && built.model === info.model
-    const sameDims = info.dimensions === undefined || info.dimensions === built.dimensions
-    if (!sameModel || !sameDims) {
-      throw new AppError(
-        'EMBEDDER_MISMATCH',
-        `The index in ${this.dataDir} was built with ${describe(built)}, not ${describe(info)}; ` +
-          `use --embedder ${built.provider} to query it, or rebuild it with \`askpapers ingest --rebuild\`.`,
-      )
-    }
+  // ---- CorpusWriter ----
+
+  async lock(options: { wait: boolean; onWait?: (holder: string) => void; onStep?: (step: string) => void | Promise<void> } & Omit<LockOptions, 'onWait' | 'wait'>): Promise<WriteSession> {
+    const { onWait, onStep, ...rest } = options
+    const lock = await lockDataDir(this.dataDir, { ...rest, ...(onWait ? { onWait: (message: string) => onWait(message) } : {}) })
+    return new EmbeddedSession(this, lock, onStep)
   }
 
   /**
-   * Adds new papers and updates changed ones; papers not in `incoming` are kept (nothing is removed
-   * silently). Only chunks whose text is new are embedded. Holds the directory's write lock
-   * throughout and builds on the generation that is current once it has it, so concurrent ingests
-   * queue instead of losing each other's papers. Returns the counts and the new index.
+   * Adds new papers and updates changed ones (see `ingestPapers`): the store-agnostic ingest,
+   * run on this directory. Returns the counts and the index as committed.
    */
   async ingest(
     incoming: Paper[],
@@ -196,146 +371,229 @@ export class PaperIndex {
     chunking: ChunkOptions,
     options: IngestOptions = {},
   ): Promise<{ counts: IngestCounts; index: PaperIndex }> {
-    const lock = await lockDataDir(this.dataDir, options)
+    const result = await ingestPapers(this, incoming, embedder, chunking, options)
+    return { counts: result.counts, index: result.reader as PaperIndex }
+  }
+
+  // ---- internals ----
+
+  /** A paper's record read from its line, checked against its content hash. */
+  recordOf(id: string): StoredPaper | undefined {
+    const at = this.where.get(id)
+    if (!at) return undefined
+    const seg = this.segments[at.s] as LoadedSegment
+    const a = seg.meta.arrays
+    const file = `${this.gen?.name}/${seg.name}.papers.jsonl`
+    let record: unknown
     try {
-      await options.onStep?.('locked')
-      const base = await this.reopenUnderLock()
-      if (options.onlyIfEmpty && !base.isEmpty) {
-        options.onPlan?.({ papers: base.papers.size, chunksToEmbed: 0, chunksReused: 0 })
-        return { counts: { added: 0, updated: 0, unchanged: 0 }, index: base }
+      record = JSON.parse(seg.papers.read(a.paperOffsets[at.row] ?? 0, a.paperOffsets[at.row + 1] ?? 0))
+    } catch (error) {
+      throw corrupt(this.dataDir, `${join(this.dataDir, file)} cannot be read at record ${at.row + 1} (${(error as Error).message})`)
+    }
+    const p = record as StoredPaper
+    if (p?.id !== id || p.contentHash !== seg.meta.contentHashes[at.row]) throw corrupt(this.dataDir, `${join(this.dataDir, file)} record ${at.row + 1} is not the one indexed`)
+    return p
+  }
+
+  private chunkAt(seg: LoadedSegment, c: number): StoredChunk {
+    const a = seg.meta.arrays
+    let line: { paperId?: unknown; index?: unknown; hash?: unknown; text?: unknown }
+    try {
+      line = JSON.parse(seg.chunks.read(a.chunkOffsets[c] ?? 0, a.chunkOffsets[c + 1] ?? 0)) as typeof line
+    } catch (error) {
+      throw corrupt(this.dataDir, `${join(this.dataDir, `${this.gen?.name}/${seg.name}.chunks.jsonl`)} cannot be read at chunk ${c + 1} (${(error as Error).message})`)
+    }
+    const paperId = seg.meta.ids[a.chunkPaper[c] ?? -1] ?? ''
+    if (line.paperId !== paperId || typeof line.text !== 'string' || line.hash !== seg.meta.hashes.subarray(32 * c, 32 * c + 32).toString('hex')) {
+      throw corrupt(this.dataDir, `${join(this.dataDir, `${this.gen?.name}/${seg.name}.chunks.jsonl`)} chunk ${c + 1} is not the one indexed`)
+    }
+    const index = a.chunkIndex[c] ?? 0
+    return { id: `${paperId}#${index}`, paperId, index, text: line.text, hash: line.hash }
+  }
+
+  private chunkRange(seg: LoadedSegment, row: number): number[] {
+    const a = seg.meta.arrays
+    const out: number[] = []
+    for (let c = a.paperChunkStart[row] ?? 0; c < (a.paperChunkStart[row + 1] ?? 0); c++) out.push(c)
+    return out
+  }
+
+  /** Papers whose title or abstract contains a tokenized term (live papers only). */
+  private documentFrequency(term: string): number {
+    const cached = this.dfCache.get(term)
+    if (cached !== undefined) return cached
+    let df = 0
+    for (const seg of this.segments) {
+      const t = seg.meta.terms.get(term)
+      if (t === undefined) continue
+      const a = seg.meta.arrays
+      const from = a.postingStart[t] ?? 0
+      const to = a.postingStart[t + 1] ?? 0
+      if (seg.deadRows.size === 0) df += to - from
+      else for (let p = from; p < to; p++) if (!seg.deadRows.has(a.postingDoc[p] ?? -1)) df++
+    }
+    if (this.dfCache.size > 50_000) this.dfCache.clear()
+    this.dfCache.set(term, df)
+    return df
+  }
+
+  private chunkDf(term: string): number {
+    const cached = this.chunkDfCache.get(term)
+    if (cached !== undefined) return cached
+    let df = 0
+    for (const seg of this.segments) {
+      const t = seg.meta.chunkTerms.get(term)
+      if (t === undefined) continue
+      const a = seg.meta.arrays
+      const from = a.chunkPostingStart[t] ?? 0
+      const to = a.chunkPostingStart[t + 1] ?? 0
+      if (seg.deadRows.size === 0) df += to - from
+      else for (let p = from; p < to; p++) if (!seg.deadRows.has(a.chunkPaper[a.chunkPostingDoc[p] ?? -1] ?? -1)) df++
+    }
+    if (this.chunkDfCache.size > 50_000) this.chunkDfCache.clear()
+    this.chunkDfCache.set(term, df)
+    return df
+  }
+
+  /** A test of (segment, row) for a filter; rows are live ones (callers skip the dead). */
+  private matcher(filter: PaperFilter): (s: number, row: number) => boolean {
+    const ids = filter.ids ? new Set(filter.ids) : undefined
+    const from = filter.years?.from
+    const to = filter.years?.to
+    const sources = filter.sources ? new Set(filter.sources.map(sourceFile)) : undefined
+    const sourceHits = sources ? this.segments.map((seg) => seg.meta.sourceFiles.map((f) => sources.has(f))) : undefined
+    return (s, row) => {
+      const seg = this.segments[s]
+      if (!seg || seg.deadRows.has(row)) return false
+      if (ids && !ids.has(seg.meta.ids[row] ?? '')) return false
+      if (from !== undefined || to !== undefined) {
+        const year = seg.meta.years[row]
+        if (year === null || year === undefined || (from !== undefined && year < from) || (to !== undefined && year > to)) return false
       }
-      return await base.ingestLocked(incoming, embedder, chunking, options, lock)
-    } finally {
-      await lock.release()
+      if (sourceHits && !(seg.meta.paperSources[row] ?? []).some((i) => sourceHits[s]?.[i])) return false
+      return true
     }
   }
+
+  /** For the session: where a live paper is, by segment name. */
+  locate(id: string): { segment: string; row: number } | undefined {
+    const at = this.where.get(id)
+    return at ? { segment: (this.segments[at.s] as LoadedSegment).name, row: at.row } : undefined
+  }
+
+  /** For the session: every live chunk's hash with where its vector is. */
+  vectorLocations(): Map<string, { s: number; label: number }> {
+    const out = new Map<string, { s: number; label: number }>()
+    this.segments.forEach((seg, s) => {
+      for (let row = 0; row < seg.meta.papers; row++) {
+        if (seg.deadRows.has(row)) continue
+        for (const c of this.chunkRange(seg, row)) out.set(seg.meta.hashes.subarray(32 * c, 32 * c + 32).toString('hex'), { s, label: c })
+      }
+    })
+    return out
+  }
+
+  vectorAt(s: number, label: number): number[] {
+    return (this.segments[s] as LoadedSegment).index.getPoint(label)
+  }
+
+  /** For the session: the loaded generation to build on. */
+  get generation(): LoadedGeneration | undefined {
+    return this.gen
+  }
+}
+
+/** The embedded store's write session: the directory's lock, and the generation current under it. */
+class EmbeddedSession implements WriteSession {
+  private index: PaperIndex | undefined
+  private state: CommitState | undefined
+  private vectors: Map<string, { s: number; label: number }> | undefined
+
+  constructor(
+    private readonly opened: PaperIndex,
+    private readonly held: Awaited<ReturnType<typeof lockDataDir>>,
+    private readonly onStep: ((step: SaveStep) => void | Promise<void>) | undefined,
+  ) {}
 
   /** This generation if it is still the current one, else the one another writer committed meanwhile. */
-  private async reopenUnderLock(): Promise<PaperIndex> {
-    const current = await readCurrent(this.dataDir).catch(() => undefined)
-    const unchanged = current?.kind === 'names' ? current.number === this.generation && this.manifest !== undefined : current?.kind === 'absent' && !this.manifest
-    return unchanged ? this : PaperIndex.open(this.dataDir)
+  async reader(): Promise<PaperIndex> {
+    if (this.index) return this.index
+    const dataDir = this.opened.dataDir
+    const token = await currentToken(dataDir)
+    const base = token === this.opened.version ? this.opened : await PaperIndex.open(dataDir, { previous: this.opened })
+    this.index = base
+    this.state = { head: base.generation, token }
+    return base
   }
 
-  private async ingestLocked(
-    incoming: Paper[],
-    embedder: Embedder | (() => Promise<Embedder>),
-    chunking: ChunkOptions,
-    options: IngestOptions,
-    lock: WriteLock,
-  ): Promise<{ counts: IngestCounts; index: PaperIndex }> {
-    const startedAt = new Date().toISOString()
-    const counts: IngestCounts = { added: 0, updated: 0, unchanged: 0 }
-    const merged = new Map(this.papers)
-    const changed = new Set<string>()
-    for (const paper of incoming) {
-      const contentHash = paperContentHash(paper)
-      const old = merged.get(paper.id)
-      const next: StoredPaper = { ...paper, contentHash, plainAbstract: cleanLatex(paper.abstract), sources: unique([...(old?.sources ?? []), ...paper.sources]) }
-      if (!old) counts.added++
-      else if (old.contentHash !== contentHash || !sameRecord(old, next)) counts.updated++
-      else {
-        counts.unchanged++
-        continue
-      }
-      merged.set(paper.id, next)
-      changed.add(paper.id)
+  async vectorsByHash(hashes: readonly string[]): Promise<Map<string, number[]>> {
+    const index = await this.reader()
+    this.vectors ??= index.vectorLocations()
+    const out = new Map<string, number[]>()
+    for (const h of hashes) {
+      const at = this.vectors.get(h)
+      if (at && !out.has(h)) out.set(h, index.vectorAt(at.s, at.label))
     }
-    const rebuild = options.rebuild === true
-    const chunkingChanged = this.manifest !== undefined && !sameChunking(this.manifest.chunking, chunking)
-    const partial = this.manifest?.partial
-    if (changed.size === 0 && !chunkingChanged && !rebuild && !partial) {
-      options.onPlan?.({ papers: merged.size, chunksToEmbed: 0, chunksReused: 0 })
-      return { counts, index: this }
-    }
-
-    // Vectors of unchanged chunk texts are reused from the current generation (not on a rebuild: it changes the embedder).
-    const reusable = new Map<string, number[]>()
-    if (this.vectors && !rebuild) {
-      for (const [label, doc] of this.vectors.docstore._docs) reusable.set((doc.metadata as ChunkMeta).hash, this.vectors.index.getPoint(Number(label)))
-    }
-    const chunksOf = chunkCache(chunking)
-    const final = [...merged.values()]
-    const work: { paper: StoredPaper; missing: { doc: Document; text: string }[] }[] = []
-    let total = 0
-    for (const paper of final) {
-      const chunks = await chunksOf(paper)
-      total += chunks.length
-      const missing = chunks.filter((c) => !reusable.has((c.doc.metadata as ChunkMeta).hash))
-      if (missing.length > 0) work.push({ paper, missing })
-    }
-    const toEmbed = work.reduce((n, w) => n + w.missing.length, 0)
-    options.onPlan?.({
-      papers: merged.size,
-      chunksToEmbed: toEmbed,
-      chunksReused: total - toEmbed,
-      ...(partial ? { resumed: { papers: partial.papersDone, of: partial.papersPlanned } } : {}),
-    })
-
-    let info = rebuild ? undefined : this.manifest?.embedder
-    let resolved: Embedder | undefined
-    if (toEmbed > 0) {
-      resolved = typeof embedder === 'function' ? await embedder() : embedder
-      if (!rebuild) this.assertCompatible(resolved.info)
-      info = resolved.info
-    }
-    if (!info) throw new AppError('BAD_INPUT', 'Nothing to index: no paper has any text.')
-
-    // Intermediate batches are committed only while every vector in them comes from one embedder and one chunking.
-    const batched = !rebuild && !chunkingChanged
-    const limits = { ...DEFAULT_BATCH, ...options.batch }
-    // Whole papers per embedding call, as many as fill a slice: the embedder batches (and pads) within one call.
-    const slice = Math.max(1, Math.min(resolved?.info.provider === 'use-lite' ? 128 : 64, limits.chunks))
-    let head: PaperIndex = this
-    let done = 0
-    let sinceCommit = 0
-    let batchStarted = performance.now()
-    const finished = new Set<string>()
-    for (let w = 0; w < work.length; ) {
-      const group: typeof work = []
-      let size = 0
-      while (w < work.length && (group.length === 0 || size + work[w]!.missing.length <= slice)) {
-        group.push(work[w]!)
-        size += work[w]!.missing.length
-        w++
-      }
-      const chunks = group.flatMap((g) => g.missing)
-      const vectors = await embedWithProgress(resolved!, chunks.map((c) => c.text), (n) => options.onProgress?.(done + n, toEmbed))
-      chunks.forEach((c, j) => reusable.set((c.doc.metadata as ChunkMeta).hash, vectors[j] ?? []))
-      for (const g of group) finished.add(g.paper.id)
-      done += chunks.length
-      sinceCommit += chunks.length
-      const due = sinceCommit >= limits.chunks || performance.now() - batchStarted >= limits.seconds * 1000
-      if (batched && w < work.length && due) {
-        // The papers finished so far in their new version, every other one as the current generation has it.
-        const papers = final.flatMap((p) => (!changed.has(p.id) || finished.has(p.id) ? [p] : this.papers.has(p.id) ? [this.papers.get(p.id)!] : []))
-        const papersDone = [...changed].filter((id) => finished.has(id)).length
-        head = await head.commit(papers, chunksOf, reusable, { info, chunking, partial: { papersDone, papersPlanned: changed.size, startedAt } }, lock, options)
-        sinceCommit = 0
-        batchStarted = performance.now()
-      }
-    }
-    const index = await head.commit(final, chunksOf, reusable, { info, chunking }, lock, options)
-    return { counts, index }
+    return out
   }
 
-  /** Commits `papers` (every chunk's vector is in `vectors`) as the generation after this one. */
-  private async commit(
-    papers: StoredPaper[],
-    chunksOf: ChunksOf,
-    vectors: Map<string, number[]>,
-    { info, chunking, partial }: { info: EmbedderInfo; chunking: ChunkOptions; partial?: Manifest['partial'] },
-    lock: WriteLock,
-    options: IngestOptions,
-  ): Promise<PaperIndex> {
-    const replaces = { token: this.manifest ? generationName(this.generation) : '', generation: this.manifest ? this.generation : undefined }
-    const { manifest, number, store } = await commitGeneration(this.dataDir, { papers, chunksOf, vectors, info, chunking, replaces, ...(partial ? { partial } : {}) }, lock, options)
-    return new PaperIndex(this.dataDir, manifest, new Map(papers.map((p) => [p.id, p])), store, number)
+  async contentHashes(): Promise<Map<string, string>> {
+    const index = await this.reader()
+    const out = new Map<string, string>()
+    for (const p of await index.papers(await index.paperIds())) out.set(p.id, p.contentHash)
+    return out
   }
 
-  /** Wraps an already loaded, verified generation (used by `repair`). */
-  static fromGeneration(dataDir: string, manifest: Manifest, papers: StoredPaper[], vectors: HNSWLib, generation: number): PaperIndex {
-    return new PaperIndex(dataDir, manifest, new Map(papers.map((p) => [p.id, p])), vectors, generation)
+  async commit(batch: CorpusBatch): Promise<void> {
+    const index = await this.reader()
+    const state = this.state as CommitState
+    const next = await commitBatch(index.dataDir, state, batch, (id) => index.locate(id), this.held, this.onStep ? { onStep: this.onStep } : {})
+    this.index = PaperIndex.fromGeneration(index.dataDir, next)
+  }
+
+  release(): Promise<void> {
+    return this.held.release()
+  }
+}
+
+/** The records of an index as a read-only map, each read from its file when asked for. */
+class LazyRecords implements ReadonlyMap<string, StoredPaper> {
+  constructor(private readonly index: PaperIndex) {}
+
+  private ids(): string[] {
+    return (this.index as unknown as { order: string[] }).order
+  }
+
+  get size(): number {
+    return this.ids().length
+  }
+
+  get(id: string): StoredPaper | undefined {
+    return this.index.recordOf(id)
+  }
+
+  has(id: string): boolean {
+    return this.index.locate(id) !== undefined
+  }
+
+  forEach(callback: (value: StoredPaper, key: string, map: ReadonlyMap<string, StoredPaper>) => void, thisArg?: unknown): void {
+    for (const [k, v] of this.entries()) callback.call(thisArg, v, k, this)
+  }
+
+  *entries(): MapIterator<[string, StoredPaper]> {
+    for (const id of this.ids()) yield [id, this.index.recordOf(id) as StoredPaper]
+  }
+
+  *keys(): MapIterator<string> {
+    yield* this.ids()
+  }
+
+  *values(): MapIterator<StoredPaper> {
+    for (const id of this.ids()) yield this.index.recordOf(id) as StoredPaper
+  }
+
+  [Symbol.iterator](): MapIterator<[string, StoredPaper]> {
+    return this.entries()
   }
 }
 
@@ -349,7 +607,7 @@ async function committedGenerations(dataDir: string): Promise<{ name: string; nu
 export async function newestIntact(dataDir: string, committed: { name: string }[]): Promise<{ name: string; papers: number } | undefined> {
   for (const { name } of committed) {
     try {
-      return { name, papers: (await loadGeneration(dataDir, name)).papers.length }
+      return { name, papers: (await loadGeneration(dataDir, name)).manifest.papers }
     } catch {
       // damaged: try an older one
     }
@@ -360,15 +618,6 @@ export async function newestIntact(dataDir: string, committed: { name: string }[
 const repairCommand = (dataDir: string): string => `askpapers repair --data-dir ${shellQuote(dataDir)}`
 const shellQuote = (s: string): string => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`)
 
-function corrupt(dataDir: string, what: string, cause?: unknown): AppError {
+export function corrupt(dataDir: string, what: string, cause?: unknown): AppError {
   return new AppError('INDEX_CORRUPT', `The index in ${dataDir} is damaged: ${what}. Run \`${repairCommand(dataDir)}\` to rebuild it from what is intact.`, { cause })
-}
-
-const unique = <T>(items: T[]): T[] => [...new Set(items)]
-const sameChunking = (a: ChunkOptions, b: ChunkOptions): boolean => a.size === b.size && a.overlap === b.overlap
-const describe = (info: { provider: string; model: string; dimensions?: number }): string =>
-  `${info.provider} (${info.model}${info.dimensions ? `, ${info.dimensions} dimensions` : ''})`
-
-function sameRecord(a: StoredPaper, b: StoredPaper): boolean {
-  return JSON.stringify({ ...a, sources: undefined }) === JSON.stringify({ ...b, sources: undefined }) && a.sources.length === b.sources.length
 }

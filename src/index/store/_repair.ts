@@ -1,34 +1,29 @@
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
 import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import { embeddingText, type ChunkOptions } from '../chunk.js'
 import type { Embedder, EmbedderInfo } from '../embedders/index.js'
-import { chunkCache, commitGeneration, currentToken, embedWithProgress } from './_commit.js'
-import { sha256 } from './_files.js'
+import { commitBatch, currentToken } from './_commit.js'
+import { digestFile, sha256 } from './_files.js'
 import {
-  chunkListDigest,
   Damage,
-  DOCSTORE_FILE,
-  INDEX_FILE,
   isCommitted,
   isIntactRecord,
   listGenerations,
   loadGeneration,
-  PAPERS_FILE,
-  parseDocstore,
   readCurrent,
   readManifest,
-  readVerified,
   swapCurrent,
-  verifyFile,
-  type ChunkMeta,
   type Manifest,
   type SaveStep,
   type StoredPaper,
 } from './_generation.js'
+import { chunkCache, embedWithProgress } from './_ingest.js'
+import { isFormat2, salvageFormat2 } from './_legacy.js'
 import { lockDataDir, type LockOptions } from './_lock.js'
+import { segmentFiles } from './_segment.js'
 
 export interface RepairOptions extends LockOptions {
   /** The embedder to re-embed with, given the one the index recorded (undefined when no manifest survives). */
@@ -54,20 +49,22 @@ export interface RepairReport {
 
 /** What one generation still holds that can be trusted. */
 interface Salvage {
-  manifest: Manifest | undefined
+  embedder: EmbedderInfo | undefined
+  chunking: ChunkOptions | undefined
+  /** Whether the embedder and chunking come from a manifest that verified (else a hint from a damaged one). */
+  trusted: boolean
   /** Records by trust: a checksum-verified file first, then the intact records of a damaged one. */
   records: StoredPaper[][]
   vectors: Map<string, number[]>
-  /** Embedder and chunking from a manifest that does not verify (an older format, or damaged but parseable). */
-  hint: { embedder?: EmbedderInfo; chunking?: ChunkOptions }
 }
 
 /**
- * Rebuilds a damaged index from whatever is intact, holding the write lock: records from
- * `papers.json` or the copies in the docstore (only records whose content hash or chunk hash still
- * matches), across every generation, newest first; vectors from every `hnswlib.index` whose checksum
- * holds (mapped to chunks by a verified docstore or a chunk list matching the manifest); the rest is
- * re-embedded. A missing or dangling `CURRENT` beside an intact generation is just pointed at it.
+ * Rebuilds a damaged index from whatever is intact, holding the write lock: records from the
+ * segments' papers files or the copies on each paper's first chunk (only records whose content
+ * hash or chunk hash still matches), across every generation, newest first; vectors from every
+ * graph whose checksum holds (mapped to chunks by a verified chunks file); the rest is re-embedded.
+ * Every file is hashed here, whatever its mtime says. A format-2 index is converted the same way.
+ * A missing or dangling `CURRENT` beside an intact generation is just pointed at it.
  */
 export async function repairIndex(dataDir: string, options: RepairOptions): Promise<RepairReport> {
   const lock = await lockDataDir(dataDir, options)
@@ -80,7 +77,7 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
     const damage: string[] = []
     const check = async (name: string) => {
       try {
-        return await loadGeneration(dataDir, name)
+        return await loadGeneration(dataDir, name, { hashAll: true })
       } catch (error) {
         if (!(error instanceof Damage)) throw error
         damage.push(`${name}/${error.file} ${error.reason}`)
@@ -89,7 +86,7 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
     }
     if (named) {
       const loaded = await check(named.name)
-      if (loaded) return { action: 'intact', generation: named.name, papers: loaded.papers.length, chunks: loaded.manifest.chunks, reused: 0, embedded: 0, damage }
+      if (loaded) return { action: 'intact', generation: named.name, papers: loaded.manifest.papers, chunks: loaded.manifest.chunks, reused: 0, embedded: 0, damage }
     } else {
       damage.push(current.kind === 'absent' ? 'CURRENT is missing' : current.kind === 'garbled' ? 'CURRENT does not name a generation' : `CURRENT names ${current.name}, which was never completed`)
       // Only the pointer is lost: point it at the newest complete generation (nothing newer was ever committed).
@@ -98,36 +95,35 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
       if (newest && loaded) {
         await lock.assertHeld()
         await swapCurrent(dataDir, newest.name, options)
-        return { action: 'pointed', generation: newest.name, papers: loaded.papers.length, chunks: loaded.manifest.chunks, reused: loaded.manifest.chunks, embedded: 0, damage }
+        return { action: 'pointed', generation: newest.name, papers: loaded.manifest.papers, chunks: loaded.manifest.chunks, reused: loaded.manifest.chunks, embedded: 0, damage }
       }
     }
     // Committed generations only, the one CURRENT names first: an uncommitted one is an ingest that never finished.
     const ordered = named ? [named, ...committed.filter((g) => g !== named)] : committed
 
     const salvaged: Salvage[] = []
-    for (const g of ordered) salvaged.push(await salvage(dataDir, g.name))
-    const recorded = salvaged.find((s) => s.manifest)?.manifest
+    for (const g of ordered) salvaged.push(await salvage(join(dataDir, g.name)))
+    const recorded = salvaged.find((s) => s.trusted && s.embedder)
     const byId = new Map<string, StoredPaper>()
     for (const s of salvaged) for (const list of s.records) for (const p of list) if (!byId.has(p.id)) byId.set(p.id, p)
     if (byId.size === 0) {
       throw new AppError('INDEX_CORRUPT', `Nothing in ${dataDir} can be salvaged (${damage.join('; ') || 'no generation'}): move it aside and ingest your sources again, e.g. \`askpapers ingest PATH --data-dir NEW_DIR\`.`)
     }
     const papers = [...byId.values()]
-    const hint = salvaged.find((s) => s.hint.embedder)?.hint
+    const hint = salvaged.find((s) => s.embedder)
     const chunking = recorded?.chunking ?? hint?.chunking ?? options.chunking
     const chunksOf = chunkCache(chunking)
     const vectors = new Map<string, number[]>()
     let info = recorded?.embedder
     for (const s of salvaged) {
-      if (!info || !s.manifest || sameEmbedder(s.manifest.embedder, info)) for (const [hash, v] of s.vectors) if (!vectors.has(hash)) vectors.set(hash, v)
+      if (!info || !s.embedder || sameEmbedder(s.embedder, info)) for (const [hash, v] of s.vectors) if (!vectors.has(hash)) vectors.set(hash, v)
     }
     const missing: { text: string; hash: string }[] = []
     let total = 0
     for (const paper of papers) {
       for (const c of await chunksOf(paper)) {
         total++
-        const hash = (c.doc.metadata as ChunkMeta).hash
-        if (!vectors.has(hash)) missing.push({ text: c.text, hash })
+        if (!vectors.has(c.chunk.hash)) missing.push({ text: c.text, hash: c.chunk.hash })
       }
     }
     options.onPlan?.({ papers: papers.length, chunksToEmbed: missing.length, chunksReused: total - missing.length })
@@ -143,71 +139,85 @@ export async function repairIndex(dataDir: string, options: RepairOptions): Prom
         slice.forEach((m, j) => vectors.set(m.hash, fresh[j] ?? []))
       }
     }
-    const { number, manifest } = await commitGeneration(dataDir, { papers, chunksOf, vectors, info, chunking, replaces: { token, generation: named?.number } }, lock, options)
-    return { action: 'rebuilt', generation: `gen-${String(number).padStart(6, '0')}`, papers: papers.length, chunks: manifest.chunks, reused: total - missing.length, embedded: missing.length, damage }
+    const upsert = []
+    for (const paper of papers) upsert.push({ paper, chunks: (await chunksOf(paper)).map((c) => ({ chunk: c.chunk, vector: vectors.get(c.chunk.hash) ?? [] })) })
+    const state = { head: undefined, token }
+    const next = await commitBatch(dataDir, state, { upsert, remove: [], embedder: info, chunking, reset: true }, () => undefined, lock, options)
+    return { action: 'rebuilt', generation: next.name, papers: papers.length, chunks: next.manifest.chunks, reused: total - missing.length, embedded: missing.length, damage }
   } finally {
     await lock.release()
   }
 }
 
-async function salvage(dataDir: string, name: string): Promise<Salvage> {
-  const out: Salvage = { manifest: undefined, records: [], vectors: new Map(), hint: {} }
-  out.manifest = await readManifest(dataDir, name).catch(() => undefined)
-  if (!out.manifest) out.hint = await readFile(join(dataDir, name, 'manifest.json'), 'utf8').then(manifestHint, () => ({}))
-  const m = out.manifest
-  const verified = async (file: string): Promise<unknown> => (m ? JSON.parse((await readVerified(dataDir, name, m, file)).toString('utf8')) : Promise.reject(new Error('no manifest')))
-  const raw = async (file: string): Promise<unknown> => JSON.parse(await readFile(join(dataDir, name, file), 'utf8'))
-
-  const papersVerified = await verified(PAPERS_FILE).catch(() => undefined)
-  const docstoreVerified = await verified(DOCSTORE_FILE).catch(() => undefined)
-  const papersRaw = papersVerified ?? (await raw(PAPERS_FILE).catch(() => undefined))
-  const docstoreRaw = docstoreVerified ?? (await raw(DOCSTORE_FILE).catch(() => undefined))
-  const fromPapers = Array.isArray(papersRaw) ? papersRaw.filter(isIntactRecord).map((p) => ({ ...p, plainAbstract: p.plainAbstract ?? cleanLatex(p.abstract) })) : []
-  const fromDocstore = docstoreRecords(docstoreRaw)
-  out.records = papersVerified ? [fromPapers, fromDocstore] : docstoreVerified ? [fromDocstore, fromPapers] : [fromPapers, fromDocstore]
-
-  // Vectors: only from an index whose checksum holds, mapped to chunk hashes by a source the manifest vouches for.
-  if (!m) return out
-  let hashes: string[] | undefined
-  try {
-    if (docstoreVerified) hashes = parseDocstore(name, docstoreVerified, m.chunks).map(([, doc]) => (doc.metadata as ChunkMeta).hash)
-  } catch {
-    hashes = undefined
+async function salvage(dir: string): Promise<Salvage> {
+  if (await isFormat2(dir)) {
+    const legacy = await salvageFormat2(dir)
+    return { embedder: legacy.manifest?.embedder, chunking: legacy.manifest?.chunking, trusted: legacy.manifest !== undefined, records: legacy.records, vectors: legacy.vectors }
   }
-  if (!hashes && Array.isArray(papersVerified)) {
-    const chunksOf = chunkCache(m.chunking)
-    const derived: string[] = []
-    for (const p of fromPapers) for (const c of await chunksOf(p)) derived.push((c.doc.metadata as ChunkMeta).hash)
-    hashes = derived
+  const name = dir.slice(dir.lastIndexOf('/') + 1)
+  const manifest = await readManifest(dir.slice(0, dir.lastIndexOf('/')), name).catch(() => undefined)
+  const hint = manifest ?? (await readFile(join(dir, 'manifest.json'), 'utf8').then(manifestHint, () => ({}) as Partial<Manifest>))
+  const out: Salvage = { embedder: hint.embedder, chunking: hint.chunking, trusted: manifest !== undefined, records: [], vectors: new Map() }
+  // Segments newest first (a newer row of a paper is its newer version); the manifest says which rows are dead.
+  const listed = manifest?.segments ?? (await readdir(dir).catch(() => [] as string[])).flatMap((f) => (/^(seg-\d+)\.papers\.jsonl$/.exec(f) ? [{ name: f.slice(0, -'.papers.jsonl'.length), dead: [] as number[] }] : []))
+  const segments = [...listed].sort((a, b) => b.name.localeCompare(a.name))
+  const verified: StoredPaper[] = []
+  const fallback: StoredPaper[] = []
+  for (const s of segments) {
+    const files = segmentFiles(s.name)
+    const dead = new Set(s.dead)
+    const holds = async (file: string): Promise<boolean> => {
+      const expected = manifest?.files[file]
+      const actual = await digestFile(join(dir, file)).catch(() => undefined)
+      return expected !== undefined && actual !== undefined && actual.bytes === expected.bytes && actual.sha256 === expected.sha256
+    }
+    const papersOk = await holds(files.papers)
+    const chunksOk = await holds(files.chunks)
+    const paperLines = await lines(join(dir, files.papers))
+    const chunkLines = await lines(join(dir, files.chunks))
+    paperLines.forEach((line, row) => {
+      if (dead.has(row)) return
+      const p = parse(line)
+      if (isIntactRecord(p)) (papersOk ? verified : fallback).push({ ...p, plainAbstract: p.plainAbstract ?? cleanLatex(p.abstract) })
+    })
+    // The second copies: on each paper's first chunk, vouched for by that chunk's own hash.
+    const deadIds = new Set([...dead].map((row) => (parse(paperLines[row] ?? '') as { id?: string } | undefined)?.id))
+    for (const line of chunkLines) {
+      const c = parse(line) as { paperId?: unknown; index?: unknown; hash?: unknown; text?: unknown; record?: Paper } | undefined
+      const r = c?.record
+      if (!r || c.index !== 0 || typeof c.text !== 'string' || typeof r.title !== 'string' || typeof r.abstract !== 'string' || !Array.isArray(r.sources) || r.id !== c.paperId) continue
+      if (deadIds.has(r.id) || sha256(embeddingText(r.title, { text: c.text })) !== c.hash) continue
+      ;(papersOk ? fallback : chunksOk ? verified : fallback).push({ ...r, contentHash: paperContentHash(r), plainAbstract: cleanLatex(r.abstract) })
+    }
+    // Vectors: only from a graph whose checksum holds, mapped to chunk hashes by a verified chunks file.
+    if (!manifest || !chunksOk || !(await holds(files.hnsw))) continue
+    const graph = new hnswlib.HierarchicalNSW('cosine', manifest.embedder.dimensions)
+    await graph.readIndex(join(dir, files.hnsw))
+    if (graph.getCurrentCount() !== chunkLines.length) continue
+    chunkLines.forEach((line, label) => {
+      const hash = (parse(line) as { hash?: unknown } | undefined)?.hash
+      if (typeof hash === 'string' && !out.vectors.has(hash)) out.vectors.set(hash, graph.getPoint(label))
+    })
   }
-  if (!hashes || chunkListDigest(hashes) !== m.chunkList) return out
-  try {
-    await verifyFile(dataDir, name, m, INDEX_FILE)
-  } catch {
-    return out
-  }
-  const index = new hnswlib.HierarchicalNSW('cosine', m.embedder.dimensions)
-  await index.readIndex(join(dataDir, name, INDEX_FILE))
-  if (index.getCurrentCount() !== hashes.length) return out
-  hashes.forEach((hash, label) => out.vectors.set(hash, index.getPoint(label)))
+  out.records = [verified, fallback]
   return out
 }
 
-/** The paper records kept on each paper's first chunk, where that chunk's own hash still vouches for the title. */
-function docstoreRecords(json: unknown): StoredPaper[] {
-  if (!Array.isArray(json)) return []
-  const out: StoredPaper[] = []
-  for (const entry of json) {
-    const doc = (Array.isArray(entry) ? entry[1] : undefined) as { pageContent?: unknown; metadata?: Partial<ChunkMeta> } | undefined
-    const record = doc?.metadata?.record as Paper | undefined
-    if (typeof doc?.pageContent !== 'string' || !record || typeof record.title !== 'string' || typeof record.abstract !== 'string' || !Array.isArray(record.sources)) continue
-    if (record.id !== doc.metadata?.paperId || sha256(embeddingText(record.title, { text: doc.pageContent })) !== doc.metadata.hash) continue
-    out.push({ ...record, contentHash: paperContentHash(record), plainAbstract: cleanLatex(record.abstract) })
+const lines = async (file: string): Promise<string[]> =>
+  readFile(file, 'utf8').then(
+    (t) => t.split('\n').filter((l) => l.length > 0),
+    () => [],
+  )
+
+function parse(line: string): unknown {
+  try {
+    return JSON.parse(line)
+  } catch {
+    return undefined
   }
-  return out
 }
 
-function manifestHint(text: string): Salvage['hint'] {
+function manifestHint(text: string): Partial<Manifest> {
   try {
     const m = JSON.parse(text) as { embedder?: Partial<EmbedderInfo>; chunking?: Partial<ChunkOptions> }
     const e = m.embedder

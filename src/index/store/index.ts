@@ -1,6 +1,8 @@
-export { PaperIndex, type IngestCounts, type IngestOptions, type IngestPlan } from './_paper-index.js'
+export type { Paper } from '../../corpus/index.js'
+export { PaperIndex } from './_paper-index.js'
+export { assertEmbedder, chunkCache, embedWithProgress, ingestPapers, type IngestCounts, type IngestOptions, type IngestPlan, type IngestResult } from './_ingest.js'
 export { repairIndex, type RepairOptions, type RepairReport } from './_repair.js'
-export type { ChunkMeta, Manifest, SaveStep, StoredPaper } from './_generation.js'
+export type { Manifest, SaveStep, StoredPaper } from './_generation.js'
 export type { LockHolder, LockOptions } from './_lock.js'
 export type {
   ChunkNeighbour,

@@ -1,0 +1,255 @@
+import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
+import { AppError } from '../../errors.js'
+import { createChunker, embeddingText, type ChunkOptions } from '../chunk.js'
+import type { Embedder, EmbedderInfo } from '../embedders/index.js'
+import type { CorpusReader, CorpusWriter, StoreInfo, StoredChunk } from './_contract.js'
+import { sha256 } from './_files.js'
+import type { SaveStep, StoredPaper } from './_generation.js'
+import type { LockOptions } from './_lock.js'
+
+export interface IngestCounts {
+  added: number
+  updated: number
+  unchanged: number
+}
+
+export interface IngestPlan {
+  papers: number
+  chunksToEmbed: number
+  chunksReused: number
+  /** Set when the index holds a batch committed by an ingest that was interrupted: what was kept of it. */
+  resumed?: { papers: number; of: number }
+}
+
+export interface IngestOptions extends LockOptions {
+  /** Called while new chunks are embedded. */
+  onProgress?: (done: number, total: number) => void
+  /** Called once the number of chunks to embed is known (0 when nothing changed). */
+  onPlan?: (plan: IngestPlan) => void
+  /** Re-embed every indexed paper too (a new embedder): nothing is reused, and nothing is committed before the end. */
+  rebuild?: boolean
+  /** Ingest only into a corpus that holds no paper at all (seeding a fresh clone); otherwise do nothing. */
+  onlyIfEmpty?: boolean
+  /** Paper ids to remove, with their chunks, in the same commit as the rest (ids not indexed are ignored). */
+  remove?: readonly string[]
+  /**
+   * Work is committed every `chunks` newly embedded chunks or `seconds` of embedding, whichever
+   * comes first, so a kill loses at most that much; a resume embeds only the rest.
+   */
+  batch?: { chunks?: number; seconds?: number }
+  /** Test hook, awaited before each step of every commit. */
+  onStep?: (step: SaveStep | 'locked') => void | Promise<void>
+}
+
+export interface IngestResult {
+  counts: IngestCounts
+  /** The corpus as committed (or as found, when nothing changed). */
+  reader: CorpusReader
+  /** Ids removed (of those asked for, the ones that were indexed). */
+  removed: string[]
+}
+
+const DEFAULT_BATCH = { chunks: 256, seconds: 60 }
+
+/** A chunk ready to store: the passage, and the text its vector embeds (title + passage). */
+export interface PreparedChunk {
+  chunk: StoredChunk
+  text: string
+}
+
+/** Each paper's chunks, computed once per paper version. */
+export function chunkCache(chunking: ChunkOptions): (paper: StoredPaper) => Promise<PreparedChunk[]> {
+  const chunker = createChunker(chunking)
+  const cache = new Map<string, PreparedChunk[]>()
+  return async (paper) => {
+    const key = `${paper.id}\n${paper.contentHash}`
+    const hit = cache.get(key)
+    if (hit) return hit
+    const chunks = (await chunker({ ...paper, abstract: paper.plainAbstract })).map((chunk) => {
+      const text = embeddingText(paper.title, chunk)
+      return { chunk: { id: chunk.id, paperId: paper.id, index: chunk.index, text: chunk.text, hash: sha256(text) }, text }
+    })
+    cache.set(key, chunks)
+    return chunks
+  }
+}
+
+export async function embedWithProgress(embedder: Embedder, texts: string[], onProgress: (done: number) => void): Promise<number[][]> {
+  if (embedder.info.provider === 'use-lite') return embedder.embeddings.embedDocuments(texts, { onProgress })
+  const vectors = await embedder.embeddings.embedDocuments(texts)
+  onProgress(vectors.length)
+  return vectors
+}
+
+/**
+ * Refuses to mix embedders: vectors from two models live in different spaces, so adding to or
+ * querying an index built by another embedder would silently return nonsense.
+ */
+export function assertEmbedder(store: StoreInfo, info: Pick<EmbedderInfo, 'provider' | 'model'> & { dimensions?: number }): void {
+  const built = store.embedder
+  if (!built) return
+  const sameModel = built.provider === info.provider && built.model === info.model
+  const sameDims = info.dimensions === undefined || info.dimensions === built.dimensions
+  if (!sameModel || !sameDims) {
+    throw new AppError(
+      'EMBEDDER_MISMATCH',
+      `The index in ${store.location} was built with ${describe(built)}, not ${describe(info)}; ` +
+        `use --embedder ${built.provider} to query it, or rebuild it with \`askpapers ingest --rebuild\`.`,
+    )
+  }
+}
+
+/**
+ * The ingest, for any store: adds new papers, updates changed ones and removes the ones asked for;
+ * papers not in `incoming` are kept (nothing is removed silently). Only chunks whose text is new are
+ * embedded (vectors are reused by the hash of their text). Holds the corpus's write lock throughout
+ * and builds on the corpus as it is once it has it, so concurrent ingests queue instead of losing
+ * each other's papers. Work is committed in batches (see `IngestOptions.batch`); a batch committed
+ * by an interrupted ingest is what a resume finds already done. A rebuild (new embedder) or a change
+ * of chunking re-chunks every paper and commits once, replacing the whole corpus.
+ */
+export async function ingestPapers(
+  writer: CorpusWriter,
+  incoming: Paper[],
+  embedder: Embedder | (() => Promise<Embedder>),
+  chunking: ChunkOptions,
+  options: IngestOptions = {},
+): Promise<IngestResult> {
+  const { wait = true, onWait, onStep, pollMs, staleMs } = options
+  const session = await writer.lock({
+    wait,
+    ...(onWait ? { onWait: (message: string) => onWait(message, undefined) } : {}),
+    ...(onStep ? { onStep } : {}),
+    ...(pollMs !== undefined ? { pollMs } : {}),
+    ...(staleMs !== undefined ? { staleMs } : {}),
+  } as Parameters<CorpusWriter['lock']>[0])
+  try {
+    await onStep?.('locked')
+    const reader = await session.reader()
+    const info = reader.info()
+    const counts: IngestCounts = { added: 0, updated: 0, unchanged: 0 }
+    if (options.onlyIfEmpty && info.papers > 0) {
+      options.onPlan?.({ papers: info.papers, chunksToEmbed: 0, chunksReused: 0 })
+      return { counts, reader, removed: [] }
+    }
+    const startedAt = new Date().toISOString()
+    const ids = [...new Set(incoming.map((p) => p.id))]
+    const old = new Map((await reader.papers(ids)).map((p) => [p.id, p]))
+    const removed = (await reader.papers([...new Set(options.remove ?? [])])).map((p) => p.id)
+    const removing = new Set(removed)
+    const changed = new Map<string, StoredPaper>()
+    for (const paper of incoming) {
+      if (removing.has(paper.id)) continue
+      const contentHash = paperContentHash(paper)
+      const before = changed.get(paper.id) ?? old.get(paper.id)
+      const next: StoredPaper = { ...paper, contentHash, plainAbstract: cleanLatex(paper.abstract), sources: unique([...(before?.sources ?? []), ...paper.sources]) }
+      if (!before) counts.added++
+      else if (before.contentHash !== contentHash || !sameRecord(before, next)) counts.updated++
+      else {
+        counts.unchanged++
+        continue
+      }
+      changed.set(paper.id, next)
+    }
+    const rebuild = options.rebuild === true
+    const chunkingChanged = info.chunking !== undefined && !sameChunking(info.chunking, chunking)
+    const partial = info.partial
+    if (changed.size === 0 && removed.length === 0 && !chunkingChanged && !rebuild && !partial) {
+      options.onPlan?.({ papers: info.papers, chunksToEmbed: 0, chunksReused: 0 })
+      return { counts, reader, removed }
+    }
+
+    // A rebuild or a new chunking replaces the corpus: every paper is re-chunked, in one commit.
+    const reset = rebuild || chunkingChanged
+    let toWrite: StoredPaper[]
+    if (reset) {
+      const all = await reader.papers(await reader.paperIds())
+      toWrite = all.filter((p) => !removing.has(p.id)).map((p) => changed.get(p.id) ?? p)
+      for (const p of changed.values()) if (!old.has(p.id)) toWrite.push(p)
+    } else {
+      toWrite = [...changed.values()]
+    }
+    const chunksOf = chunkCache(chunking)
+    const prepared = new Map<string, PreparedChunk[]>()
+    for (const paper of toWrite) prepared.set(paper.id, await chunksOf(paper))
+    // Vectors of unchanged chunk texts are reused (not on a rebuild: it changes the embedder).
+    const vectors = rebuild ? new Map<string, number[]>() : await session.vectorsByHash([...prepared.values()].flatMap((cs) => cs.map((c) => c.chunk.hash)))
+    const work: { paper: StoredPaper; missing: PreparedChunk[] }[] = []
+    for (const paper of toWrite) {
+      const missing = (prepared.get(paper.id) ?? []).filter((c) => !vectors.has(c.chunk.hash))
+      if (missing.length > 0) work.push({ paper, missing })
+    }
+    const toEmbed = work.reduce((n, w) => n + w.missing.length, 0)
+    const written = [...prepared.values()].reduce((n, cs) => n + cs.length, 0)
+    const replacedChunks = reset ? info.chunks : [...(await reader.chunksOf([...old.keys()].filter((id) => changed.has(id)).concat(removed))).values()].reduce((n, cs) => n + cs.length, 0)
+    const finalPapers = reset ? toWrite.length : info.papers + counts.added - removed.length
+    options.onPlan?.({
+      papers: finalPapers,
+      chunksToEmbed: toEmbed,
+      chunksReused: info.chunks - replacedChunks + written - toEmbed,
+      ...(partial ? { resumed: { papers: partial.papersDone, of: partial.papersPlanned } } : {}),
+    })
+
+    let embedderInfo = rebuild ? undefined : info.embedder
+    let resolved: Embedder | undefined
+    if (toEmbed > 0) {
+      resolved = typeof embedder === 'function' ? await embedder() : embedder
+      if (!rebuild) assertEmbedder(info, resolved.info)
+      embedderInfo = resolved.info
+    }
+    if (!embedderInfo) throw new AppError('BAD_INPUT', 'Nothing to index: no paper has any text.')
+    const batchInfo = { embedder: embedderInfo, chunking }
+
+    const rowOf = (paper: StoredPaper) => ({
+      paper,
+      chunks: (prepared.get(paper.id) ?? []).map((c) => ({ chunk: c.chunk, vector: vectors.get(c.chunk.hash) ?? [] })),
+    })
+    // Intermediate batches are committed only while every vector in them comes from one embedder and one chunking.
+    const batched = !reset
+    const limits = { ...DEFAULT_BATCH, ...options.batch }
+    // Whole papers per embedding call, as many as fill a slice: the embedder batches (and pads) within one call.
+    const slice = Math.max(1, Math.min(resolved?.info.provider === 'use-lite' ? 128 : 64, limits.chunks))
+    const committed = new Set<string>()
+    const finished: StoredPaper[] = []
+    let done = 0
+    let sinceCommit = 0
+    let batchStarted = performance.now()
+    for (let w = 0; w < work.length; ) {
+      const group: typeof work = []
+      let size = 0
+      while (w < work.length && (group.length === 0 || size + work[w]!.missing.length <= slice)) {
+        group.push(work[w]!)
+        size += work[w]!.missing.length
+        w++
+      }
+      const chunks = group.flatMap((g) => g.missing)
+      const fresh = await embedWithProgress(resolved!, chunks.map((c) => c.text), (n) => options.onProgress?.(done + n, toEmbed))
+      chunks.forEach((c, j) => vectors.set(c.chunk.hash, fresh[j] ?? []))
+      for (const g of group) finished.push(g.paper)
+      done += chunks.length
+      sinceCommit += chunks.length
+      const due = sinceCommit >= limits.chunks || performance.now() - batchStarted >= limits.seconds * 1000
+      if (batched && w < work.length && due) {
+        const upsert = finished.filter((p) => !committed.has(p.id))
+        for (const p of upsert) committed.add(p.id)
+        await session.commit({ upsert: upsert.map(rowOf), remove: [], ...batchInfo, partial: { papersDone: committed.size, papersPlanned: changed.size, startedAt } })
+        sinceCommit = 0
+        batchStarted = performance.now()
+      }
+    }
+    const rest = toWrite.filter((p) => !committed.has(p.id))
+    await session.commit({ upsert: rest.map(rowOf), remove: removed, ...batchInfo, ...(reset ? { reset: true } : {}) })
+    return { counts, reader: await session.reader(), removed }
+  } finally {
+    await session.release()
+  }
+}
+
+const unique = <T>(items: T[]): T[] => [...new Set(items)]
+const sameChunking = (a: ChunkOptions, b: ChunkOptions): boolean => a.size === b.size && a.overlap === b.overlap
+const describe = (info: { provider: string; model: string; dimensions?: number }): string =>
+  `${info.provider} (${info.model}${info.dimensions ? `, ${info.dimensions} dimensions` : ''})`
+
+function sameRecord(a: StoredPaper, b: StoredPaper): boolean {
+  return JSON.stringify({ ...a, sources: undefined }) === JSON.stringify({ ...b, sources: undefined }) && a.sources.length === b.sources.length
+}
