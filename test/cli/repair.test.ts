@@ -23,39 +23,60 @@ const GEN = 'gen-000001'
 
 const json = async (file: string): Promise<unknown> => JSON.parse(await readFile(file, 'utf8'))
 
-/** Each case damages a copy of a healthy index the way an operator's probe did. */
+const SEG = 'seg-000001'
+const lines = async (file: string): Promise<string[]> => (await readFile(file, 'utf8')).split('\n').filter(Boolean)
+
+/** Each case damages a copy of a healthy index the way an operator's probe did, in the segment layout (format 3). */
 const DAMAGE: [name: string, file: string, damage: (data: string) => Promise<void>][] = [
   ['a missing CURRENT beside a complete generation', 'CURRENT', (d) => rm(join(d, 'CURRENT'))],
   ['a CURRENT naming a generation that does not exist', 'CURRENT', (d) => writeFile(join(d, 'CURRENT'), 'gen-000042\n')],
-  ['a papers.json of []', `${GEN}/papers.json`, (d) => writeFile(join(d, GEN, 'papers.json'), '[]')],
-  ['records dropped from papers.json', `${GEN}/papers.json`, async (d) => writeFile(join(d, GEN, 'papers.json'), JSON.stringify(((await json(join(d, GEN, 'papers.json'))) as unknown[]).slice(0, 1)))],
+  ['an empty papers file', `${GEN}/${SEG}.papers.jsonl`, (d) => writeFile(join(d, GEN, `${SEG}.papers.jsonl`), '')],
+  ['records dropped from the papers file', `${GEN}/${SEG}.papers.jsonl`, async (d) => writeFile(join(d, GEN, `${SEG}.papers.jsonl`), `${(await lines(join(d, GEN, `${SEG}.papers.jsonl`)))[0]}\n`)],
   [
-    'titles swapped in papers.json',
-    `${GEN}/papers.json`,
+    'titles swapped in the papers file',
+    `${GEN}/${SEG}.papers.jsonl`,
     async (d) => {
-      const papers = (await json(join(d, GEN, 'papers.json'))) as { title: string }[]
+      // Same size, so only the checksum can tell.
+      const papers = (await lines(join(d, GEN, `${SEG}.papers.jsonl`))).map((l) => JSON.parse(l) as { title: string })
       ;[papers[0]!.title, papers[1]!.title] = [papers[1]!.title, papers[0]!.title]
-      await writeFile(join(d, GEN, 'papers.json'), JSON.stringify(papers))
+      await writeFile(join(d, GEN, `${SEG}.papers.jsonl`), papers.map((p) => `${JSON.stringify(p)}\n`).join(''))
     },
   ],
-  ['a docstore of []', `${GEN}/hnsw/docstore.json`, (d) => writeFile(join(d, GEN, 'hnsw', 'docstore.json'), '[]')],
+  ['an empty chunks file', `${GEN}/${SEG}.chunks.jsonl`, (d) => writeFile(join(d, GEN, `${SEG}.chunks.jsonl`), '')],
   [
-    'an hnswlib.index with 64 KB overwritten',
-    `${GEN}/hnsw/hnswlib.index`,
+    'a graph with 64 KB overwritten',
+    `${GEN}/${SEG}.hnsw`,
     async (d) => {
       // Mid-file, where hnswlib reads the damage without noticing and crashes the process (SIGSEGV) on the first search.
-      const handle = await open(join(d, GEN, 'hnsw', 'hnswlib.index'), 'r+')
+      const handle = await open(join(d, GEN, `${SEG}.hnsw`), 'r+')
       const { size } = await handle.stat()
-      await handle.write(randomBytes(64 * 1024), 0, 64 * 1024, Math.floor(size / 2))
+      await handle.write(randomBytes(64 * 1024), 0, 64 * 1024, Math.max(0, Math.floor(size / 2) - 32 * 1024))
       await handle.close()
     },
   ],
-  ['a wrong numDimensions in args.json', `${GEN}/hnsw/args.json`, (d) => writeFile(join(d, GEN, 'hnsw', 'args.json'), JSON.stringify({ space: 'cosine', numDimensions: 31 }))],
+  [
+    'a segment index (meta.bin) with bytes flipped',
+    `${GEN}/${SEG}.meta.bin`,
+    async (d) => {
+      const handle = await open(join(d, GEN, `${SEG}.meta.bin`), 'r+')
+      await handle.write(Buffer.from('XXXX'), 0, 4, 40)
+      await handle.close()
+    },
+  ],
+  [
+    'a wrong number of dimensions in the manifest',
+    `${GEN}/manifest.json`,
+    async (d) => {
+      const manifest = (await json(join(d, GEN, 'manifest.json'))) as { embedder: { dimensions: number } }
+      manifest.embedder.dimensions = 31
+      await writeFile(join(d, GEN, 'manifest.json'), JSON.stringify(manifest))
+    },
+  ],
   [
     'an index written before checksums (format 1)',
     `${GEN}/manifest.json`,
     async (d) => {
-      const { formatVersion: _v, files: _f, chunkList: _c, ...rest } = (await json(join(d, GEN, 'manifest.json'))) as Record<string, unknown>
+      const { formatVersion: _v, files: _f, ...rest } = (await json(join(d, GEN, 'manifest.json'))) as Record<string, unknown>
       await writeFile(join(d, GEN, 'manifest.json'), JSON.stringify({ ...rest, formatVersion: 1 }))
     },
   ],
@@ -65,6 +86,15 @@ const DAMAGE: [name: string, file: string, damage: (data: string) => Promise<voi
     async (d) => {
       const text = await readFile(join(d, GEN, 'manifest.json'), 'utf8')
       await writeFile(join(d, GEN, 'manifest.json'), text.slice(0, text.length / 2))
+    },
+  ],
+  [
+    'an index of the previous layout (format 2: papers.json, hnsw/)',
+    `${GEN}/manifest.json`,
+    async (d) => {
+      // Written by askpapers before segments, with the same four papers and the same 32-dimensional stub.
+      await rm(join(d, GEN), { recursive: true })
+      await cp(join(import.meta.dirname, '../fixtures/format2-index', GEN), join(d, GEN), { recursive: true })
     },
   ],
 ]
@@ -111,24 +141,24 @@ describe('a damaged index', () => {
     expect(again.code, again.stderr).toBe(0)
     expect(JSON.parse(again.stdout).results[0].title).toBe('Length Generalization in Transformers')
     const index = await PaperIndex.open(data)
-    expect([...index.papers.values()].map((p) => p.title).sort()).toEqual(TITLES)
-    expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+    expect((await index.papers(await index.paperIds())).map((p) => p.title).sort()).toEqual(TITLES)
+    expect(index.graphVectors()).toBe(index.manifest?.chunks)
   })
 
   it('reuses every vector whose checksum holds, and re-embeds only what it must', async () => {
     const data = join(dir, 'reuse')
     await cp(pristine, data, { recursive: true })
-    await writeFile(join(data, GEN, 'papers.json'), '[]')
+    await writeFile(join(data, GEN, `${SEG}.papers.jsonl`), '[]')
     const from = ollama.requests.length
     const run = await runCli(['repair', '--data-dir', data, '--json'], { env })
     expect(run.code, run.stderr).toBe(0)
-    expect(JSON.parse(run.stdout)).toMatchObject({ action: 'rebuilt', papers: 4, embedded: 0, damage: [expect.stringMatching(/^gen-000001\/papers\.json is 2 bytes long; manifest\.json says \d+$/)] })
+    expect(JSON.parse(run.stdout)).toMatchObject({ action: 'rebuilt', papers: 4, embedded: 0, damage: [expect.stringMatching(/^gen-000001\/seg-000001\.papers\.jsonl is 2 bytes long; manifest\.json says \d+$/)] })
     // Records from the docstore's copies, vectors from the intact index: no embedder is even created.
     expect(ollama.requests.slice(from)).toHaveLength(0)
 
     const index = join(dir, 'reembed')
     await cp(pristine, index, { recursive: true })
-    await writeFile(join(index, GEN, 'hnsw', 'hnswlib.index'), 'x')
+    await writeFile(join(index, GEN, `${SEG}.hnsw`), 'x')
     const rerun = await runCli(['repair', '--data-dir', index, '--json'], { env })
     expect(JSON.parse(rerun.stdout)).toMatchObject({ action: 'rebuilt', papers: 4, reused: 0, embedded: 4 })
   })

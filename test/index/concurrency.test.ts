@@ -27,7 +27,8 @@ async function papersFile(...titles: string[]): Promise<string> {
 }
 
 async function titles(dataDir: string): Promise<string[]> {
-  return [...(await PaperIndex.open(dataDir)).papers.values()].map((p) => p.title).sort()
+  const index = await PaperIndex.open(dataDir)
+  return (await index.papers(await index.paperIds())).map((p) => p.title).sort()
 }
 
 /** A data directory that already holds an index of `base`. */

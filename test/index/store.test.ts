@@ -6,7 +6,7 @@ import type { Paper } from '../../src/corpus/index.js'
 import { defaultSeedDir, paperId } from '../../src/corpus/index.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { embeddingText } from '../../src/index/chunk.js'
-import { PaperIndex } from '../../src/index/store.js'
+import { PaperIndex, type StoredChunk } from '../../src/index/store.js'
 import { runCli } from '../helpers/cli.js'
 import { advanceTo, stepIngest } from '../helpers/processes.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
@@ -33,6 +33,11 @@ function seedIndex(): Promise<string> {
   return seeded
 }
 
+/** Every chunk of an index, paper by paper in the store's order. */
+async function allChunks(index: PaperIndex): Promise<StoredChunk[]> {
+  return [...(await index.chunksOf(await index.paperIds())).values()].flat()
+}
+
 /** Texts the stub was asked to embed since the last call. */
 function embeddedSince(from: number): string[] {
   return ollama.requests.slice(from).flatMap((r) => ((r.body as { input?: string[] }).input ?? []))
@@ -55,15 +60,15 @@ describe('PaperIndex', () => {
     const { counts, index } = await (await PaperIndex.open(data)).ingest([A, B], embedder, CHUNKING)
     expect(counts).toEqual({ added: 2, updated: 0, unchanged: 0 })
     const loaded = await PaperIndex.open(data)
-    expect([...loaded.papers.keys()]).toEqual([A.id, B.id])
+    expect(await loaded.paperIds()).toEqual([A.id, B.id])
     expect(loaded.manifest?.embedder).toEqual({ provider: 'ollama', model: 'nomic-embed-text', dimensions: 16 })
-    expect(loaded.chunks().map((c) => c.chunk)).toEqual(index.chunks().map((c) => c.chunk))
-    const first = loaded.chunks()[0]
-    expect(first?.chunk.paperId).toBe(A.id)
+    expect(await allChunks(loaded)).toEqual(await allChunks(index))
+    const first = (await allChunks(loaded))[0]
+    expect(first?.paperId).toBe(A.id)
     // The stub's vectors are a hash of the text, so only the exact embedded text is its own nearest neighbour.
     const query = await embedder.embeddings.embedQuery(embeddingText(A.title, { text: A.abstract }))
-    const { neighbors } = loaded.vectors!.index.searchKnn(query, 1)
-    expect(loaded.chunks().find((c) => c.label === neighbors[0])?.chunk.text).toBe(A.abstract)
+    const [nearest] = await loaded.nearestChunks(query, 1)
+    expect((await allChunks(loaded)).find((c) => c.id === nearest?.chunkId)?.text).toBe(A.abstract)
   })
 
   it('re-embeds only the chunks of a changed abstract, and keeps papers it was not given', async () => {
@@ -75,8 +80,8 @@ describe('PaperIndex', () => {
     expect(counts).toEqual({ added: 0, updated: 1, unchanged: 1 })
     // The two unchanged sentences keep their chunks and vectors; only the new chunk is embedded.
     expect(embeddedSince(before)).toEqual(['Scaling laws: A new sentence about data.'])
-    expect([...index.papers.keys()].sort()).toEqual([A.id, B.id, C.id].sort())
-    expect((await PaperIndex.open(data)).papers.get(B.id)?.abstract).toBe(changed.abstract)
+    expect((await index.paperIds()).sort()).toEqual([A.id, B.id, C.id].sort())
+    expect((await (await PaperIndex.open(data)).papers([B.id]))[0]?.abstract).toBe(changed.abstract)
   })
 
   it('does nothing at all for an unchanged re-ingest', async () => {
@@ -97,7 +102,7 @@ describe('PaperIndex', () => {
     const index = await PaperIndex.open(data)
     expect(() => index.assertCompatible(other.info)).toThrow(/built with ollama \(nomic-embed-text, 16 dimensions\), not ollama \(other-model, 16 dimensions\).*--rebuild/)
     await expect(index.ingest([B], other, CHUNKING)).rejects.toMatchObject({ code: 'EMBEDDER_MISMATCH' })
-    expect([...(await PaperIndex.open(data)).papers.keys()]).toEqual([A.id])
+    expect(await (await PaperIndex.open(data)).paperIds()).toEqual([A.id])
     await other.close()
   })
 
@@ -105,8 +110,8 @@ describe('PaperIndex', () => {
     const data = join(dir, 'damaged')
     await (await PaperIndex.open(data)).ingest([A], embedder, CHUNKING)
     const [generation] = (await readdir(data)).filter((n) => n.startsWith('gen-'))
-    await writeFile(join(data, generation!, 'papers.json'), '{not json')
-    await expect(PaperIndex.open(data)).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringMatching(/gen-000001\/papers\.json .*askpapers repair/) })
+    await writeFile(join(data, generation!, 'seg-000001.papers.jsonl'), '{not json')
+    await expect(PaperIndex.open(data)).rejects.toMatchObject({ code: 'INDEX_CORRUPT', message: expect.stringMatching(/gen-000001\/seg-000001\.papers\.jsonl .*askpapers repair/) })
   })
 
   it.each(['locked', 'generation', 'hnsw', 'papers', 'manifest', 'current', 'swap', 'cleanup'])('leaves the seed index loadable when the writer is killed at "%s"', async (step) => {
@@ -119,9 +124,9 @@ describe('PaperIndex', () => {
     writer.child.kill('SIGKILL')
     await writer.exited
     const index = await PaperIndex.open(data)
-    expect(index.papers.size).toBe(step === 'cleanup' ? 318 : 317)
-    expect(index.chunks().length).toBe(index.manifest?.chunks)
-    expect(index.vectors?.index.getCurrentCount()).toBe(index.manifest?.chunks)
+    expect(index.info().papers).toBe(step === 'cleanup' ? 318 : 317)
+    expect((await allChunks(index)).length).toBe(index.manifest?.chunks)
+    expect(index.graphVectors()).toBe(index.manifest?.chunks)
   })
 
   it('commits an ingest in batches by count, so a kill -9 loses only the batch in flight and the resume embeds only the rest', async () => {
@@ -135,7 +140,7 @@ describe('PaperIndex', () => {
     writer.child.kill('SIGKILL')
     await writer.exited
     const committed = await PaperIndex.open(data)
-    expect([...committed.papers.values()].map((p) => p.title)).toEqual(titles.slice(0, 2))
+    expect((await committed.papers(await committed.paperIds())).map((p) => p.title)).toEqual(titles.slice(0, 2))
     expect(committed.manifest?.partial).toMatchObject({ papersDone: 2, papersPlanned: 6 })
 
     const from = ollama.requests.length
@@ -145,7 +150,7 @@ describe('PaperIndex', () => {
     expect(JSON.parse(run.stdout)).toMatchObject({ papers: 6, added: 4, unchanged: 2 })
     expect(embeddedSince(from).filter((t) => titles.some((title) => t.startsWith(title)))).toEqual(titles.slice(2).map((t) => `${t}: ${t} are short. They fit one chunk.`))
     const done = await PaperIndex.open(data)
-    expect(done.papers.size).toBe(6)
+    expect(done.info().papers).toBe(6)
     expect(done.manifest?.partial).toBeUndefined()
   })
 
@@ -158,6 +163,6 @@ describe('PaperIndex', () => {
     }
     expect(await swaps('untimed', 60)).toBe(1)
     expect(await swaps('timed', 0)).toBe(3)
-    expect((await PaperIndex.open(join(dir, 'timed'))).papers.size).toBe(130)
+    expect((await PaperIndex.open(join(dir, 'timed'))).info().papers).toBe(130)
   })
 })

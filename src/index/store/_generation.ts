@@ -137,7 +137,7 @@ export async function readManifest(dataDir: string, generation: string): Promise
       generation,
       MANIFEST_FILE,
       version === 2
-        ? 'was written by an older askpapers (format 2, rebuilt whole on every change); `askpapers repair` converts it, reusing its vectors'
+        ? 'was written by an older askpapers (format 2, rebuilt whole on every change): repair converts it to the current layout, reusing its vectors'
         : typeof version === 'number' && version < FORMAT_VERSION
           ? 'was written by an older askpapers, without checksums'
           : 'is of an unknown format version',

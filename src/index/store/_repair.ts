@@ -23,7 +23,7 @@ import {
 import { chunkCache, embedWithProgress } from './_ingest.js'
 import { isFormat2, salvageFormat2 } from './_legacy.js'
 import { lockDataDir, type LockOptions } from './_lock.js'
-import { segmentFiles } from './_segment.js'
+import { decodeMeta, segmentFiles } from './_segment.js'
 
 export interface RepairOptions extends LockOptions {
   /** The embedder to re-embed with, given the one the index recorded (undefined when no manifest survives). */
@@ -189,9 +189,17 @@ async function salvage(dir: string): Promise<Salvage> {
       if (deadIds.has(r.id) || sha256(embeddingText(r.title, { text: c.text })) !== c.hash) continue
       ;(papersOk ? fallback : chunksOk ? verified : fallback).push({ ...r, contentHash: paperContentHash(r), plainAbstract: cleanLatex(r.abstract) })
     }
-    // Vectors: only from a graph whose checksum holds, mapped to chunk hashes by a verified chunks file.
-    if (!manifest || !chunksOk || !(await holds(files.hnsw))) continue
-    const graph = new hnswlib.HierarchicalNSW('cosine', manifest.embedder.dimensions)
+    // Vectors: only from a graph whose checksum holds, mapped to chunk hashes by a verified chunks file,
+    // read with the dimensions its verified meta.bin records (the manifest itself has no checksum).
+    if (!manifest || !chunksOk || !(await holds(files.hnsw)) || !(await holds(files.meta))) continue
+    let dimensions: number
+    try {
+      dimensions = decodeMeta(await readFile(join(dir, files.meta))).dimensions
+    } catch {
+      continue
+    }
+    if (out.embedder && out.embedder.dimensions !== dimensions) out.embedder = { ...out.embedder, dimensions }
+    const graph = new hnswlib.HierarchicalNSW('cosine', dimensions)
     await graph.readIndex(join(dir, files.hnsw))
     if (graph.getCurrentCount() !== chunkLines.length) continue
     chunkLines.forEach((line, label) => {
