@@ -14,12 +14,14 @@ import {
   swapCurrent,
   writeGeneration,
   type LoadedGeneration,
+  type LoadedSegment,
+  type StoredPaper,
   type Manifest,
   type ManifestSegment,
   type WriteGenerationOptions,
 } from './_generation.js'
 import type { WriteLock } from './_lock.js'
-import { SegmentBuilder, segmentName } from './_segment.js'
+import { SegmentBuilder, segmentName, type SegmentRow } from './_segment.js'
 
 /** What `CURRENT` said when a writer read its base: a commit swaps only over exactly that. */
 export type CurrentToken = string
@@ -29,11 +31,18 @@ export const currentToken = async (dataDir: string): Promise<CurrentToken> => {
 }
 
 /**
- * The newest segment is extended while it holds fewer chunks than this; then a new one starts.
- * An eighth of the corpus keeps a 100 k-paper index at about a dozen graphs (each searched per
- * query) while a commit rewrites at most one segment of that size.
+ * The newest segment is extended (its graph grown with addPoint, its files rewritten) while it
+ * stays under this many chunks; a larger batch starts a segment of its own. Small, so that adding a
+ * few papers to a large index rewrites at most this much.
  */
-export const segmentCap = (chunks: number): number => Math.max(32_768, Math.ceil(chunks / 8))
+export const EXTEND_BELOW = 16_384
+/**
+ * Once this many segments at the end are each under `COMPACT_BELOW` live chunks, they are merged
+ * into one (with the batch being committed), so many small ingests do not leave many small graphs
+ * for every search to visit. Bulk batches make segments above it, which are never rewritten.
+ */
+export const COMPACT_RUN = 6
+export const COMPACT_BELOW = 32_768
 
 /** A writer's state between its commits: the newest segment it extends stays in memory. */
 export interface CommitState {
@@ -72,12 +81,30 @@ export async function commitBatch(
   let nextSegment = Math.max(state.head?.manifest.nextSegment ?? 1, state.open ? Number(state.open.name.slice(4)) + 1 : 1)
   const newChunks = batch.upsert.reduce((n, u) => n + u.chunks.length, 0)
   let written: { name: string; builder: SegmentBuilder } | undefined
-  if (batch.upsert.length > 0) {
-    const liveChunks = (head?.manifest.chunks ?? 0) + newChunks
+  const liveOf = (s: ManifestSegment): number => {
+    const loaded = head?.segments.find((x) => x.name === s.name)
+    const starts = loaded?.meta.arrays.paperChunkStart
+    return s.chunks - s.dead.reduce((n, row) => n + (starts ? (starts[row + 1] ?? 0) - (starts[row] ?? 0) : 0), 0)
+  }
+  let run = 0
+  while (run < segments.length && liveOf(segments[segments.length - 1 - run] as ManifestSegment) < COMPACT_BELOW) run++
+  if (head && run >= COMPACT_RUN) {
+    // Compaction: the small segments at the end, live rows only, and the batch, into one new segment.
+    const merged = segments.splice(segments.length - run, run)
+    const builder = SegmentBuilder.create(dims, merged.reduce((n, s) => n + liveOf(s), 0) + newChunks)
+    for (const s of merged) {
+      const loaded = head.segments.find((x) => x.name === s.name)
+      if (!loaded) throw new Error(`segment ${s.name} is not loaded`)
+      for (const row of liveRows(loaded, new Set(s.dead))) builder.add(row)
+    }
+    for (const row of batch.upsert) builder.add({ paper: row.paper, chunks: row.chunks })
+    written = { name: segmentName(nextSegment++), builder }
+    segments.push({ name: written.name, papers: builder.papers, chunks: builder.chunks, dead: [] })
+  } else if (batch.upsert.length > 0) {
     const last = segments.at(-1)
     let builder: SegmentBuilder
     let dead: number[] = []
-    if (head && last && last.chunks + newChunks <= segmentCap(liveChunks)) {
+    if (head && last && last.chunks + newChunks <= EXTEND_BELOW) {
       // The open builder is this writer's own, already holding `last`; otherwise read `last` back.
       const loaded = head.segments.find((s) => s.name === last.name)
       builder = state.open?.name === last.name ? state.open.builder : await SegmentBuilder.extend(join(dataDir, head.name), last.name, loaded!.meta, newChunks)
@@ -131,4 +158,19 @@ export async function commitBatch(
   state.token = name
   if (written) state.open = written
   return next
+}
+
+/** The live rows of a loaded segment, read back: records, chunks and their vectors. */
+function* liveRows(seg: LoadedSegment, dead: Set<number>): Generator<SegmentRow> {
+  const a = seg.meta.arrays
+  for (let row = 0; row < seg.meta.papers; row++) {
+    if (dead.has(row)) continue
+    const paper = JSON.parse(seg.papers.read(a.paperOffsets[row] ?? 0, a.paperOffsets[row + 1] ?? 0)) as StoredPaper
+    const chunks: SegmentRow['chunks'] = []
+    for (let c = a.paperChunkStart[row] ?? 0; c < (a.paperChunkStart[row + 1] ?? 0); c++) {
+      const line = JSON.parse(seg.chunks.read(a.chunkOffsets[c] ?? 0, a.chunkOffsets[c + 1] ?? 0)) as { index: number; hash: string; text: string }
+      chunks.push({ chunk: { id: `${paper.id}#${line.index}`, paperId: paper.id, index: line.index, text: line.text, hash: line.hash }, vector: seg.index.getPoint(c) })
+    }
+    yield { paper, chunks }
+  }
 }

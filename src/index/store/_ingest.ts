@@ -180,6 +180,8 @@ export async function ingestPapers(
       if (missing.length > 0) work.push({ paper, missing })
     }
     const toEmbed = work.reduce((n, w) => n + w.missing.length, 0)
+    const uses = new Map<string, { n: number }>()
+    for (const cs of prepared.values()) for (const c of cs) (uses.get(c.chunk.hash) ?? uses.set(c.chunk.hash, { n: 0 }).get(c.chunk.hash)!).n++
     const written = [...prepared.values()].reduce((n, cs) => n + cs.length, 0)
     const replacedChunks = reset ? info.chunks : [...(await reader.chunksOf([...old.keys()].filter((id) => changed.has(id)).concat(removed))).values()].reduce((n, cs) => n + cs.length, 0)
     const finalPapers = reset ? toWrite.length : info.papers + counts.added - removed.length
@@ -233,6 +235,11 @@ export async function ingestPapers(
         const upsert = finished.filter((p) => !committed.has(p.id))
         for (const p of upsert) committed.add(p.id)
         await session.commit({ upsert: upsert.map(rowOf), remove: [], ...batchInfo, partial: { papersDone: committed.size, papersPlanned: changed.size, startedAt } })
+        // Committed vectors are the store's now: a 100 k-paper ingest must not hold all of them in memory.
+        for (const p of upsert) {
+          for (const c of prepared.get(p.id) ?? []) if (--(uses.get(c.chunk.hash) as { n: number }).n === 0) vectors.delete(c.chunk.hash)
+          prepared.delete(p.id)
+        }
         sinceCommit = 0
         batchStarted = performance.now()
       }
