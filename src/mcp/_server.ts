@@ -5,7 +5,7 @@ import { checkSearchableQuestion } from '../config.js'
 import { AppError, isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/store.js'
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { formatAnswer, formatPaper, formatResults, type SearchJson } from './_format.js'
+import { formatAnswer, formatPaper, formatResults, paperJson, type SearchJson } from './_format.js'
 import { AskInput, AskOutput, PaperInput, PaperOutput, SearchInput, SearchOutput } from './_schemas.js'
 
 /** What the tools run on: the engine's retriever, answerer and papers (as the HTTP API holds them). */
@@ -176,11 +176,10 @@ function rpcError(code: number, message: string, data?: unknown): Error {
 }
 
 /** The record GET /v1/papers/{id} returns. */
-function paperRecord(papers: ReadonlyMap<string, StoredPaper>, id: string): Omit<StoredPaper, 'contentHash'> {
+function paperRecord(papers: ReadonlyMap<string, StoredPaper>, id: string): ReturnType<typeof paperJson> {
   const paper = papers.get(id)
   if (!paper) throw new AppError('NOT_FOUND', notFound(id), { field: 'id' })
-  const { contentHash: _hash, ...record } = paper
-  return record
+  return paperJson(paper)
 }
 
 const notFound = (id: string): string => `No paper with id "${id}" in the index.`

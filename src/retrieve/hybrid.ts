@@ -1,5 +1,6 @@
 import type { PaperIndex, StoredPaper } from '../index/store.js'
 import type { Chunk } from '../index/chunk.js'
+import { filterPapers, type PaperFilter } from './filter.js'
 import { KeywordIndex } from './keyword.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'
@@ -112,7 +113,9 @@ export class Retriever {
     })
   }
 
-  async search(query: string, { k = 5, mode = 'hybrid' as SearchMode } = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
+  async search(query: string, { k = 5, mode = 'hybrid' as SearchMode, filter }: { k?: number; mode?: SearchMode; filter?: PaperFilter | undefined } = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
+    // Before the embedding: a filter nothing matches is the caller's mistake, not an empty result.
+    this.matching(filter)
     let embedMs = 0
     let queryVector: number[] | undefined
     if (mode !== 'keyword') {
@@ -122,20 +125,24 @@ export class Retriever {
       embedMs = performance.now() - t0
     }
     const t1 = performance.now()
-    const hits = this.rank(query, queryVector, k, mode)
+    const hits = this.rank(query, queryVector, k, mode, filter)
     return { hits, timings: { embedMs, searchMs: performance.now() - t1 }, ...(queryVector ? { queryVector } : {}) }
   }
 
   /** Everything after the query embedding: keyword leg, HNSW lookup, fusion, grouping. */
-  rank(query: string, queryVector: number[] | undefined, k: number, mode: SearchMode): SearchHit[] {
+  rank(query: string, queryVector: number[] | undefined, k: number, mode: SearchMode, filter?: PaperFilter): SearchHit[] {
+    // Both legs see only the papers the filter allows; BM25's statistics stay the whole corpus's.
+    const allowed = this.matching(filter)
     const keyword = new Map<string, number>()
-    if (mode !== 'dense') for (const hit of this.papersKw.search(query, this.papersKw.size)) keyword.set(hit.id, hit.score)
+    if (mode !== 'dense') for (const hit of this.papersKw.search(query, this.papersKw.size)) if (!allowed || allowed.has(hit.id)) keyword.set(hit.id, hit.score)
 
     const dense = new Map<string, number>()
     const chunkDense = new Map<string, number>()
     if (mode !== 'keyword' && queryVector && this.index.vectors) {
-      const n = Math.min(this.options.denseCandidates, this.byLabel.size)
-      const result = this.index.vectors.index.searchKnn(queryVector, n)
+      const labels = allowed ? [...allowed].reduce((sum, id) => sum + (this.labels.get(id)?.length ?? 0), 0) : this.byLabel.size
+      const n = Math.min(this.options.denseCandidates, labels)
+      const keep = allowed ? (label: number): boolean => allowed.has(this.byLabel.get(label)?.paperId ?? '') : undefined
+      const result = n === 0 ? { neighbors: [], distances: [] } : keep ? this.index.vectors.index.searchKnn(queryVector, n, keep) : this.index.vectors.index.searchKnn(queryVector, n)
       const sims = result.distances.map((d) => 1 - d)
       result.neighbors.forEach((label, i) => {
         const chunk = this.byLabel.get(label)
@@ -172,6 +179,11 @@ export class Retriever {
       if (paper.url) hit.url = paper.url
       return [hit]
     })
+  }
+
+  /** Ids of the papers a filter allows (undefined: no filter); a filter that allows none is an error naming it. */
+  private matching(filter: PaperFilter | undefined): Set<string> | undefined {
+    return filter ? new Set(filterPapers(this.index.papers.values(), filter).map((p) => p.id)) : undefined
   }
 
   private chunkKeywordScores(query: string, top: { id: string }[]): Map<string, number> {

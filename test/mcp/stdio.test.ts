@@ -67,7 +67,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
     expect(Object.keys(timings as object)).toEqual(['embedMs', 'retrievalMs', 'generationMs', 'totalMs'])
     const quote = 'LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.'
     expect(answer).toMatchObject({ abstained: false, model: 'offline-extractive', references: [{ n: 1, id: 'lora', title: LORA.title, url: LORA.url, quote }] })
-    expect(textOf(result)).toBe(`${answer.answer as string}\n\nReferences:\n[1] ${LORA.title} <${LORA.url}> (id lora)\n    > ${quote}`)
+    expect(textOf(result)).toBe(`${answer.answer as string}\n\nReferences:\n[1] ${LORA.title}. Edward J. Hu and Yelong Shen, 2021. <${LORA.url}> (id lora)\n    > ${quote}`)
   })
 
   it('ask_papers abstains on a question the papers do not answer, and lists the closest papers', async () => {
@@ -90,7 +90,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
       date: LORA.date,
       sources: [expect.stringMatching(/papers\.jsonl:1$/)],
     })
-    expect(textOf(result)).toBe(`# ${LORA.title}\n\n- id: lora\n- authors: Edward J. Hu, Yelong Shen\n- date: Jun 17, 2021\n- url: <${LORA.url}>\n\n${LORA.abstract}`)
+    expect(textOf(result)).toBe(`# ${LORA.title}\n\n- id: lora\n- authors: Edward J. Hu and Yelong Shen\n- date: Jun 17, 2021\n- year: 2021\n- link: ${LORA.url}\n\n${LORA.abstract}`)
   })
 
   it('lists every paper as a resource and reads one as Markdown, ids with a slash included', async () => {
@@ -101,7 +101,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
     expect(resourceTemplates).toEqual([expect.objectContaining({ name: 'paper', uriTemplate: 'askpapers://paper/{id}', mimeType: 'text/markdown' })])
     const read = await client.readResource({ uri: 'askpapers://paper/cs%2F9901001' })
     expect(read.contents).toEqual([
-      { uri: 'askpapers://paper/cs%2F9901001', mimeType: 'text/markdown', text: `# Decision Trees for Spam Filtering\n\n- id: cs/9901001\n\n${PAPERS[3]!.abstract}` },
+      { uri: 'askpapers://paper/cs%2F9901001', mimeType: 'text/markdown', text: `# Decision Trees for Spam Filtering\n\n- id: cs/9901001\n- authors: authors not in the source\n- year: 1999\n- link: arXiv: https://arxiv.org/abs/cs/9901001\n\n${PAPERS[3]!.abstract}` },
     ])
   })
 

@@ -26,6 +26,10 @@ describe('POST /v1/ask', () => {
         title: 'LoRA: Low-Rank Adaptation of Large Language Models',
         url: 'https://arxiv.org/abs/2106.09685',
         quote: 'LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.',
+        authors: ['Edward J. Hu', 'Yelong Shen', 'Phillip Wallis', 'Zeyuan Allen-Zhu'],
+        year: 2021,
+        byline: 'Edward J. Hu, Yelong Shen, Phillip Wallis et al.',
+        link: { url: 'https://arxiv.org/abs/2106.09685', kind: 'record' },
       },
     ])
     expect(body.checks).toMatchObject({ markersTotal: 1, invalidMarkers: [], uncitedSentences: [], unsupportedCitations: [], truncated: false })
@@ -311,7 +315,7 @@ describe('GET /openapi.json', () => {
     const doc = await (await app.request('/openapi.json')).json()
     expect(doc.openapi).toMatch(/^3\./)
     const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
-    expect(routes.sort()).toEqual(['GET /', 'GET /health', 'GET /openapi.json', 'GET /v1/models', 'GET /v1/models/{model}', 'GET /v1/papers/{id}', 'GET /v1/search', 'POST /v1/ask', 'POST /v1/chat', 'POST /v1/chat/completions'])
+    expect(routes.sort()).toEqual(['GET /', 'GET /health', 'GET /openapi.json', 'GET /v1/examples', 'GET /v1/models', 'GET /v1/models/{model}', 'GET /v1/papers/{id}', 'GET /v1/search', 'POST /v1/ask', 'POST /v1/chat', 'POST /v1/chat/completions', 'POST /v1/citations'])
     const ask = doc.paths['/v1/ask'].post
     expect(Object.keys(ask.responses).sort()).toEqual(['200', '400', '401', '413', '415', '503', '504'])
     expect(Object.keys(ask.responses['200'].content)).toEqual(['application/json', 'text/event-stream'])

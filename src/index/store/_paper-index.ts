@@ -2,7 +2,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { HNSWLib } from '@langchain/community/vectorstores/hnswlib'
 import type { Document } from '@langchain/core/documents'
-import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
+import { cleanLatex, mergeIntoIndexed, paperContentHash, type MergeConflict, type MergedRecord, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import type { Chunk, ChunkOptions } from '../chunk.js'
 import type { Embedder, EmbedderInfo } from '../embedders/index.js'
@@ -27,6 +27,16 @@ export interface IngestCounts {
   unchanged: number
 }
 
+/** What an ingest did beyond the counts (issue 14). */
+export interface IngestDetails {
+  /** Papers whose text did not change but that were embedded again (a rebuild, a new chunking). */
+  reembedded: number
+  /** Records whose title or abstract differs from the indexed paper's: kept unless `replace`. */
+  conflicts: MergeConflict[]
+  /** Records merged into an indexed paper with another id (same normalised title). */
+  merged: MergedRecord[]
+}
+
 export interface IngestPlan {
   papers: number
   chunksToEmbed: number
@@ -42,6 +52,8 @@ export interface IngestOptions extends LockOptions {
   onPlan?: (plan: IngestPlan) => void
   /** Re-embed every indexed paper too (a new embedder): nothing is reused, and nothing is committed before the end. */
   rebuild?: boolean
+  /** Let a record's title or abstract replace the indexed paper's (otherwise a reported conflict, kept). */
+  replace?: boolean
   /** Ingest only into a data directory that holds no index at all (seeding a fresh clone); otherwise do nothing. */
   onlyIfEmpty?: boolean
   /**
@@ -195,16 +207,43 @@ export class PaperIndex {
     embedder: Embedder | (() => Promise<Embedder>),
     chunking: ChunkOptions,
     options: IngestOptions = {},
-  ): Promise<{ counts: IngestCounts; index: PaperIndex }> {
+  ): Promise<{ counts: IngestCounts; index: PaperIndex; details: IngestDetails }> {
     const lock = await lockDataDir(this.dataDir, options)
     try {
       await options.onStep?.('locked')
       const base = await this.reopenUnderLock()
       if (options.onlyIfEmpty && !base.isEmpty) {
         options.onPlan?.({ papers: base.papers.size, chunksToEmbed: 0, chunksReused: 0 })
-        return { counts: { added: 0, updated: 0, unchanged: 0 }, index: base }
+        return { counts: { added: 0, updated: 0, unchanged: 0 }, index: base, details: { reembedded: 0, conflicts: [], merged: [] } }
       }
       return await base.ingestLocked(incoming, embedder, chunking, options, lock)
+    } finally {
+      await lock.release()
+    }
+  }
+
+  /**
+   * Removes these papers and their chunks (`papers remove`): under the write lock, on the generation
+   * current by then, committed as a new generation like an ingest; every other vector is reused.
+   * Ids not indexed (any more) are left out of `removed`; nothing is committed when none is.
+   */
+  async remove(ids: readonly string[], options: Pick<IngestOptions, 'wait' | 'onWait' | 'onStep'> = {}): Promise<{ removed: StoredPaper[]; index: PaperIndex }> {
+    const lock = await lockDataDir(this.dataDir, options)
+    try {
+      await options.onStep?.('locked')
+      const base = await this.reopenUnderLock()
+      const removed = unique([...ids]).flatMap((id) => base.papers.get(id) ?? [])
+      if (removed.length === 0 || !base.manifest || !base.vectors) return { removed: [], index: base }
+      if (removed.length === base.papers.size) {
+        throw new AppError('BAD_INPUT', `That would remove all ${base.papers.size} papers in ${base.dataDir}; to start over, delete the directory and run \`askpapers ingest\` again.`)
+      }
+      const gone = new Set(removed.map((p) => p.id))
+      const vectors = new Map<string, number[]>()
+      for (const [label, doc] of base.vectors.docstore._docs) vectors.set((doc.metadata as ChunkMeta).hash, base.vectors.index.getPoint(Number(label)))
+      const { embedder: info, chunking, partial } = base.manifest
+      const keep = [...base.papers.values()].filter((p) => !gone.has(p.id))
+      const index = await base.commit(keep, chunkCache(chunking), vectors, { info, chunking, ...(partial ? { partial } : {}) }, lock, options)
+      return { removed, index }
     } finally {
       await lock.release()
     }
@@ -223,22 +262,16 @@ export class PaperIndex {
     chunking: ChunkOptions,
     options: IngestOptions,
     lock: WriteLock,
-  ): Promise<{ counts: IngestCounts; index: PaperIndex }> {
+  ): Promise<{ counts: IngestCounts; index: PaperIndex; details: IngestDetails }> {
     const startedAt = new Date().toISOString()
-    const counts: IngestCounts = { added: 0, updated: 0, unchanged: 0 }
+    // The diff (duplicates by id or title, conflicts, metadata and sources merged) is the corpus's rule.
+    const diff = mergeIntoIndexed(this.papers, incoming, { replace: options.replace === true })
+    const counts: IngestCounts = diff.counts
+    const details: IngestDetails = { reembedded: 0, conflicts: diff.conflicts, merged: diff.merged }
     const merged = new Map(this.papers)
     const changed = new Set<string>()
-    for (const paper of incoming) {
-      const contentHash = paperContentHash(paper)
-      const old = merged.get(paper.id)
-      const next: StoredPaper = { ...paper, contentHash, plainAbstract: cleanLatex(paper.abstract), sources: unique([...(old?.sources ?? []), ...paper.sources]) }
-      if (!old) counts.added++
-      else if (old.contentHash !== contentHash || !sameRecord(old, next)) counts.updated++
-      else {
-        counts.unchanged++
-        continue
-      }
-      merged.set(paper.id, next)
+    for (const paper of diff.changed) {
+      merged.set(paper.id, { ...paper, contentHash: paperContentHash(paper), plainAbstract: cleanLatex(paper.abstract) })
       changed.add(paper.id)
     }
     const rebuild = options.rebuild === true
@@ -246,7 +279,7 @@ export class PaperIndex {
     const partial = this.manifest?.partial
     if (changed.size === 0 && !chunkingChanged && !rebuild && !partial) {
       options.onPlan?.({ papers: merged.size, chunksToEmbed: 0, chunksReused: 0 })
-      return { counts, index: this }
+      return { counts, index: this, details }
     }
 
     // Vectors of unchanged chunk texts are reused from the current generation (not on a rebuild: it changes the embedder).
@@ -265,6 +298,7 @@ export class PaperIndex {
       if (missing.length > 0) work.push({ paper, missing })
     }
     const toEmbed = work.reduce((n, w) => n + w.missing.length, 0)
+    details.reembedded = work.filter((w) => !diff.newText.has(w.paper.id)).length
     options.onPlan?.({
       papers: merged.size,
       chunksToEmbed: toEmbed,
@@ -316,7 +350,7 @@ export class PaperIndex {
       }
     }
     const index = await head.commit(final, chunksOf, reusable, { info, chunking }, lock, options)
-    return { counts, index }
+    return { counts, index, details }
   }
 
   /** Commits `papers` (every chunk's vector is in `vectors`) as the generation after this one. */
@@ -368,7 +402,3 @@ const unique = <T>(items: T[]): T[] => [...new Set(items)]
 const sameChunking = (a: ChunkOptions, b: ChunkOptions): boolean => a.size === b.size && a.overlap === b.overlap
 const describe = (info: { provider: string; model: string; dimensions?: number }): string =>
   `${info.provider} (${info.model}${info.dimensions ? `, ${info.dimensions} dimensions` : ''})`
-
-function sameRecord(a: StoredPaper, b: StoredPaper): boolean {
-  return JSON.stringify({ ...a, sources: undefined }) === JSON.stringify({ ...b, sources: undefined }) && a.sources.length === b.sources.length
-}

@@ -1,4 +1,4 @@
-export { PaperIndex, type IngestCounts, type IngestOptions, type IngestPlan } from './_paper-index.js'
+export { PaperIndex, type IngestCounts, type IngestDetails, type IngestOptions, type IngestPlan } from './_paper-index.js'
 export { repairIndex, type RepairOptions, type RepairReport } from './_repair.js'
 export type { ChunkMeta, Manifest, SaveStep, StoredPaper } from './_generation.js'
 export type { LockHolder, LockOptions } from './_lock.js'
