@@ -1,4 +1,4 @@
-import { citationFields, type CitationFields } from '../corpus/index.js'
+import { citationFields, paperLink, type CitationFields, type PaperLink } from '../corpus/index.js'
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
 import type { PaperFilter } from '../retrieve/filter.js'
 import {
@@ -322,7 +322,8 @@ export interface AnswerJson {
   notFound?: string
   /** `{n, id, title, url, quote}`, then how to cite the paper (`citationFields`: authors, year, byline, link). */
   references: ({ n: number; id: string; title: string; url: string | null; quote: string } & CitationFields)[]
-  related?: RelatedPaper[]
+  /** With an abstention: the closest papers, each with where to find it (`link`, as on references). */
+  related?: (RelatedPaper & { link: PaperLink })[]
   checks: AnswerChecks
   model: string
   timings: AnswerResult['timings']
@@ -335,7 +336,7 @@ export function toAnswerJson(r: AnswerResult): AnswerJson {
     abstained: r.abstained,
     ...(r.notFound ? { notFound: r.notFound } : {}),
     references: r.references.map((ref) => ({ n: ref.n, id: ref.id, title: ref.title, url: ref.url ?? null, quote: ref.quote, ...citationFields(ref) })),
-    ...(r.abstained ? { related: r.related } : {}),
+    ...(r.abstained ? { related: r.related.map((p) => ({ ...p, link: paperLink(p) })) } : {}),
     checks: r.checks,
     model: r.model,
     timings: r.timings,

@@ -15,7 +15,7 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
     if (result.notFound) lines.push(...hang(result.notFound, width, ''))
     if (result.related.length > 0) {
       lines.push('', bold('Closest papers (they do not answer it, but may help):'))
-      for (const r of result.related) lines.push(...hang(`- ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, width, '  '))
+      for (const r of result.related) lines.push(...hang(`- ${r.title}: ${linkLabel(paperLink(r))} (id ${r.id})`, width, '  '))
     }
   } else {
     lines.push('', bold('References'))
@@ -48,9 +48,9 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
  * The line under a reference's title: authors (or what the source lacks), year, a link labelled by
  * what it is, and the id `papers show` takes, labelled so it is not read as the citation.
  */
-export function citedAs(ref: Citable): string {
+export function citedAs(ref: Citable, { id = true }: { id?: boolean } = {}): string {
   const year = paperYear(ref)
-  return `${authorLine(ref, { max: 3 })}${year !== undefined ? `, ${year}` : ''}. ${linkLabel(paperLink(ref))} (id ${ref.id})`
+  return `${authorLine(ref, { max: 3 })}${year !== undefined ? `, ${year}` : ''}. ${linkLabel(paperLink(ref))}${id ? ` (id ${ref.id})` : ''}`
 }
 
 /** Letters and digits only, lower-cased, citation markers dropped: for "is this sentence already shown?". */

@@ -1,6 +1,7 @@
 import { Ollama } from 'ollama'
 import type { ChatProvider } from '../answer/providers.js'
 import type { Config } from '../config.js'
+import { rootCause } from '../index/embedders/_remote.js'
 
 /** How long a start-up check may take: a server that is up answers its model list at once. */
 const CHECK_TIMEOUT_MS = 3000
@@ -28,8 +29,6 @@ export async function chatModelProblem(config: Pick<Config, 'llm' | 'llmModel' |
 }
 
 function reason(error: unknown): string {
-  if (!(error instanceof Error)) return String(error)
-  const cause = error.cause as { code?: unknown; message?: unknown } | undefined
-  if (typeof cause?.code === 'string') return cause.code
-  return error.name === 'TimeoutError' ? `no answer within ${CHECK_TIMEOUT_MS / 1000} s` : error.message
+  const timedOut = error instanceof Error && (error.name === 'TimeoutError' || (error.cause as Error | undefined)?.name === 'TimeoutError')
+  return timedOut ? `no answer within ${CHECK_TIMEOUT_MS / 1000} s` : rootCause(error)
 }

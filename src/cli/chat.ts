@@ -296,15 +296,15 @@ class Repl {
     const paper = this.options.engine.index.papers.get(ref.id)
     const plain = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
     if (this.options.json) {
-      printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract: plain })
+      printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract: plain, ...citationFields(paper ?? ref) })
       return undefined
     }
-    const { title, id, url, abstract } = forTerminal({ title: ref.title, id: ref.id, url: ref.url, abstract: plain })
+    const { title, id, abstract, cited } = forTerminal({ title: ref.title, id: ref.id, abstract: plain, cited: citedAs(paper ?? ref, { id: false }) })
     const bold = paint(this.color, '1')
     const lines = [
       ...hang(`[${n}] ${title}`, this.width, '    ').map(bold),
       `    id: ${id}`,
-      ...(url ? [`    url: ${url}`] : []),
+      ...hang(cited, this.width, '    ', '    '),
       '',
       ...hang(abstract, this.width, ''),
     ]

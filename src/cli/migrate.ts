@@ -3,7 +3,7 @@ import { loadConfig } from '../config.js'
 import { AppError } from '../errors.js'
 import type { ChunkOptions } from '../index/chunk.js'
 import type { EmbedderInfo } from '../index/embedders/index.js'
-import { PostgresStore } from '../index/postgres/index.js'
+import { parseStoreUrl, PostgresStore } from '../index/postgres/index.js'
 import { PaperIndex, type ChunkMeta, type CorpusBatch, type CorpusWriter, type StoredChunk } from '../index/store/index.js'
 
 /** A corpus being copied out: its papers with their chunks and stored vectors, a batch at a time. */
@@ -142,10 +142,10 @@ export const migrate = defineCommand({
     json: { type: 'boolean', description: 'Print one summary object' },
   },
   async run({ args }) {
-    const config = loadConfig(process.env, { dataDir: args['data-dir'], store: args.to })
-    const url = config.store!
+    const config = loadConfig(process.env, { dataDir: args['data-dir'] })
+    const url = parseStoreUrl(args.to, 'to', '--to')
     const source = await embeddedSource(config.dataDir)
-    const store = await PostgresStore.open({ url: url.url, ...(args.schema ? { schema: args.schema } : {}) })
+    const store = await PostgresStore.open({ url: url.url, urlFlag: '--to', ...(args.schema ? { schema: args.schema } : {}) })
     try {
       const report = await copyCorpus(source, store, {
         wait: args.wait !== false,

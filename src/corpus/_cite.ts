@@ -44,8 +44,9 @@ export function doiOf(id: string): string | undefined {
   return DOI.exec(id.trim())?.[1]
 }
 
-/** Only http(s) links are followed: a record's `javascript:` or `file:` url is no link. */
-const webUrl = (url: string | null | undefined): string | undefined => (typeof url === 'string' && /^https?:\/\/\S+$/i.test(url.trim()) ? url.trim() : undefined)
+/** Only http(s) links are followed: a record's `javascript:` or `file:` url, or one holding control characters, is no link. */
+// eslint-disable-next-line no-control-regex
+const webUrl = (url: string | null | undefined): string | undefined => (typeof url === 'string' && /^https?:\/\/[^\s\u0000-\u001f\u007f-\u009f]+$/i.test(url.trim()) ? url.trim() : undefined)
 
 export function paperLink(p: Citable): PaperLink {
   const url = webUrl(p.url)
@@ -135,15 +136,20 @@ function markdown(turns: readonly CitedTurn[]): string {
     const lines = [`## ${markdownText(turn.question)}`, '', turn.answer.trim()]
     if (turn.references.length > 0) lines.push('', '**References**', '')
     for (const ref of turn.references) {
-      const year = paperYear(ref)
-      const link = paperLink(ref)
-      const where = link.kind === 'search' ? `no link in the source; [search by title](${link.url})` : `<${link.url}>`
-      lines.push(`${ref.n}. ${markdownText(ref.title)}. ${markdownText(authorLine(ref, { max: 3 }))}${year !== undefined ? `, ${year}` : ''}. ${where}`)
+      lines.push(`${ref.n}. ${referenceMarkdown(ref)}`)
       if (ref.quote) lines.push(`   > ${markdownText(ref.quote)}`)
     }
     return lines.join('\n')
   })
   return `${blocks.join('\n\n')}\n`
+}
+
+/** A reference as one line of Markdown: "Title. A, B and C, 2024. <https://…>", a title search labelled as such. */
+export function referenceMarkdown(ref: Citable): string {
+  const year = paperYear(ref)
+  const link = paperLink(ref)
+  const where = link.kind === 'search' ? `no link in the source; [search by title](${link.url})` : `<${link.url}>`
+  return `${markdownText(ref.title)}. ${markdownText(authorLine(ref, { max: 3 }))}${year !== undefined ? `, ${year}` : ''}. ${where}`
 }
 
 /** Text that Markdown must show as written: no emphasis, links, headings or HTML made of a title. */

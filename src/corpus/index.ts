@@ -10,6 +10,7 @@ export {
   linkLabel,
   paperLink,
   paperYear,
+  referenceMarkdown,
   type Citable,
   type CitationFields,
   type CitationFormat,

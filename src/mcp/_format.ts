@@ -27,7 +27,7 @@ export function formatAnswer(a: AnswerJson): string {
     if (a.notFound && a.notFound !== a.answer) lines.push('', a.notFound)
     if (a.related && a.related.length > 0) {
       lines.push('', 'Closest papers (they do not answer it, but may help):')
-      for (const r of a.related) lines.push(`- ${r.title}${r.url ? ` <${r.url}>` : ''} (id ${r.id})`)
+      for (const r of a.related) lines.push(`- ${r.title}${r.link.kind === 'search' ? `: no link in the source; search by title: <${r.link.url}>` : ` <${r.link.url}>`} (id ${r.id})`)
     }
   } else if (a.references.length > 0) {
     lines.push('', 'References:')

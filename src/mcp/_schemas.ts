@@ -12,15 +12,24 @@ const k = () => z.number({ error: K_RANGE_MESSAGE }).int({ error: K_RANGE_MESSAG
 // handler, so the messages are the CLI's and the HTTP API's own.
 const text = (description: string) => z.string({ error: 'Pass the text as a string.' }).describe(`${description} At most ${MAX_QUESTION_CHARS} characters.`)
 
+/** The CLI's `--year`/`--source`/`--id` filters (parsed in the handler by the same function). */
+const filterInput = {
+  year: z.string({ error: 'year must be text such as "2023..2024".' }).optional().describe('Only papers from these years: "2023", "2023..2024", "2023.." or "..2024".'),
+  sources: z.array(z.string({ error: 'sources must be an array of strings.' }), { error: 'sources must be an array of strings.' }).optional().describe('Only papers read from these input files (a path, a directory or a bare file name).'),
+  ids: z.array(z.string({ error: 'ids must be an array of strings.' }), { error: 'ids must be an array of strings.' }).optional().describe('Only these paper ids.'),
+}
+
 export const SearchInput = {
   query: text('What to look for: a question or a few words, e.g. "how does LoRA reduce memory?".'),
   k: k().default(5).describe(`Number of papers, 1 to ${MAX_K} (default 5).`),
   mode: z.enum(['hybrid', 'keyword', 'dense'], { error: 'mode must be hybrid, keyword or dense.' }).default('hybrid').describe('hybrid (default): keyword and dense search fused; keyword: BM25 only; dense: embeddings only.'),
+  ...filterInput,
 }
 
 export const AskInput = {
   question: text('The question, in plain words.'),
   k: k().optional().describe(`Papers to answer from, 1 to ${MAX_K} (default 5).`),
+  ...filterInput,
 }
 
 export const PaperInput = {

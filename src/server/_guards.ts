@@ -65,7 +65,8 @@ export function methodNotAllowed(routes: readonly { method: string; path: string
  * c.req.path), raw control characters or spaces cannot end a line early or fake a field.
  */
 export function loggedPath(path: string): string {
-  return path.replace(/[^\x21-\x24\x26-\x7e]/gu, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''))
+  // Hono leaves %25 (and invalid escapes) encoded, so a % here already starts an escape.
+  return path.replace(/[^\x21-\x7e]/gu, (char) => [...Buffer.from(char, 'utf8')].map((byte) => `%${byte.toString(16).toUpperCase().padStart(2, '0')}`).join(''))
 }
 
 /** The path of the request for a log line (see loggedPath). */

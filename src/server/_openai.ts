@@ -108,7 +108,7 @@ export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provi
           topP: request.top_p ?? undefined,
           maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
         }
-        const result = await session.send(question, { ...hooks, sampling })
+        const result = await session.send(question, { ...hooks, sampling, ...(request.k ? { k: request.k } : {}) })
         remembered.add(question, result, at)
         return result
       }

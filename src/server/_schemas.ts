@@ -140,7 +140,7 @@ const Reference = z
   })
   .openapi('Reference')
 
-const RelatedPaper = z.object({ id: z.string(), title: z.string(), url: z.string().optional(), score: z.number() }).openapi('RelatedPaper')
+const RelatedPaper = z.object({ id: z.string(), title: z.string(), url: z.string().optional(), score: z.number(), link: PaperLink }).openapi('RelatedPaper')
 
 const Checks = z
   .object({

@@ -119,6 +119,9 @@ describe('options with no effect in the mode chosen', () => {
     await writeFile(questions, `${JSON.stringify({ id: 'q1', question: QUESTION, kind: 'method', split: 'dev', expected: [PAPERS[0]?.title] })}\n`)
     const run = await runCli(['eval', '--questions', questions, '--llm', 'ollama', '--json'], { env })
     expect(run.stderr).toMatch(/^askpapers: warning: --llm has no effect without --answers \(retrieval is measured without a chat model\), so it is ignored; to measure answers too, add --answers\.\n/)
+    // Progress on stderr (no terminal): a line at the start and one at the end.
+    expect(run.stderr).toMatch(/^Retrieval: 0\/1 questions \(0%\), 0\.0 questions\/s, ETA unknown\nRetrieval: 1\/1 questions \(100%\), [\d.]+ questions\/s, ETA 0s$/m)
+    expect(run.code).toBe(0)
   })
 })
 

@@ -156,6 +156,14 @@ describe('search, ask and chat filters', () => {
     expect(JSON.parse(run.stdout).references.map((r: { id: string }) => r.id)).toStrictEqual(['dora'])
   })
 
+  it('chat keeps the filter for every turn', async () => {
+    const run = await runCli(['chat', '--json', '--source', 'other.jsonl'], { env, input: `${QUESTION}\nAnd how much memory does it save?\n` })
+    expect(run.code).toBe(0)
+    const turns = run.stdout.trim().split('\n').map((line) => JSON.parse(line))
+    expect(turns).toHaveLength(2)
+    for (const turn of turns) expect([...turn.references, ...(turn.related ?? [])].map((r: { id: string }) => r.id)).toStrictEqual(['dora'])
+  })
+
   it.each([
     [['search', QUESTION, '--year', '1999']],
     [['ask', QUESTION, '--year', '1999']],

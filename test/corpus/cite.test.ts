@@ -20,6 +20,7 @@ describe('paperLink', () => {
     ['a DOI link from doi:', { id: 'doi:10.1000/a<b>', title: 'T' }, { url: 'https://doi.org/10.1000/a%3Cb%3E', kind: 'doi' }],
     ['a title search otherwise', { id: '45a52416460ecdf0', title: 'Only-IF & more' }, { url: 'https://scholar.google.com/scholar?q=%22Only-IF%20%26%20more%22', kind: 'search' }],
     ['no javascript: url', { id: 'x', title: 'T', url: 'javascript:alert(1)' }, { url: 'https://scholar.google.com/scholar?q=%22T%22', kind: 'search' }],
+    ['no url with escape sequences', { id: 'x', title: 'T', url: 'https://a.org/\u001b]8;;https://evil\u0007' }, { url: 'https://scholar.google.com/scholar?q=%22T%22', kind: 'search' }],
   ])('%s', (_what, paper, link) => {
     expect(paperLink(paper)).toEqual(link)
   })

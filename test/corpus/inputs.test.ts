@@ -123,6 +123,19 @@ describe('a directory with bad files', () => {
   })
 })
 
+describe('conflicts within one ingest', () => {
+  it('keeps the record read first and reports the other; naming the other file first keeps that one', async () => {
+    const a = await write('a.jsonl', `${JSON.stringify({ id: 'x', title: 'Low-Rank Adapters', abstract: ABSTRACT })}\n`)
+    const b = await write('b.jsonl', `${JSON.stringify({ id: 'x', title: 'Low-Rank Adapters', abstract: OTHER_ABSTRACT })}\n`)
+    const first = await loadPapers([a, b])
+    expect(first.papers.map((p) => p.abstract)).toStrictEqual([ABSTRACT])
+    expect(first.conflicts).toStrictEqual([{ id: 'x', title: 'Low-Rank Adapters', source: `${b}:1`, field: 'abstract', resolution: 'kept', against: 'input' }])
+    const swapped = await loadPapers([b, a])
+    expect(swapped.papers.map((p) => p.abstract)).toStrictEqual([OTHER_ABSTRACT])
+    expect(swapped.conflicts.map((c) => c.source)).toStrictEqual([`${a}:1`])
+  })
+})
+
 describe('mergeIntoIndexed', () => {
   const indexed = (...papers: Paper[]): Map<string, Paper> => new Map(papers.map((p) => [p.id, p]))
   const SEED: Paper = { id: 'p-seed', title: 'LoRA: Low-Rank Adaptation of Large Language Models', abstract: ABSTRACT, authorCount: 7, date: 'Jun 17, 2021', sources: ['seeds/a.txt:3', 'seeds/b.txt:9'] }

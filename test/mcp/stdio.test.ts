@@ -89,6 +89,10 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
       authors: LORA.authors,
       date: LORA.date,
       sources: [expect.stringMatching(/papers\.jsonl:1$/)],
+      year: 2021,
+      byline: 'Edward J. Hu and Yelong Shen',
+      link: { url: LORA.url, kind: 'record' },
+      sentences: ['We freeze the pretrained model weights and inject trainable rank decomposition matrices into each layer.', 'LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.'],
     })
     expect(textOf(result)).toBe(`# ${LORA.title}\n\n- id: lora\n- authors: Edward J. Hu and Yelong Shen\n- date: Jun 17, 2021\n- year: 2021\n- link: ${LORA.url}\n\n${LORA.abstract}`)
   })
@@ -112,7 +116,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
   it.each([
     ['an unknown paper id', 'get_paper', { id: 'nope' }, 'No paper with id "nope" in the index.'],
     ['k = 0', 'search_papers', { query: 'LoRA', k: 0 }, /Invalid arguments for tool search_papers: k must be a whole number from 1 to 100\./],
-    ['k over the answer limit', 'ask_papers', { question: 'What is LoRA?', k: 21 }, /Invalid arguments for tool ask_papers: k must be a whole number from 1 to 20\./],
+    ['k over the limit', 'ask_papers', { question: 'What is LoRA?', k: 101 }, /Invalid arguments for tool ask_papers: k must be a whole number from 1 to 100\./],
     ['an unknown mode', 'search_papers', { query: 'LoRA', mode: 'fuzzy' }, /mode must be hybrid, keyword or dense\./],
     ['an empty query', 'search_papers', { query: '   ' }, 'The query is empty.'],
     ['an empty question', 'ask_papers', { question: '' }, 'The question is empty.'],
@@ -181,7 +185,8 @@ describe('askpapers mcp: the process', () => {
       const result = await fresh.callTool({ name: 'search_papers', arguments: { query: 'LoRA', k: 1 } })
       expect(result.isError).toBeFalsy()
       // The client was served before the index was built.
-      expect(stderr()).toMatch(/No index in .* yet: indexing the bundled seed papers first\.\naskpapers mcp: ready on stdio\.[^\n]*\nIndexed \d{3} papers/)
+      expect(stderr()).toMatch(/No index in .* yet: indexing the bundled seed papers first\.\n[\s\S]*askpapers mcp: ready on stdio\.[^\n]*\n[\s\S]*Indexed \d{3} papers/)
+      expect(stderr()).toMatch(/^Embedding: \d+\/\d+ chunks \(100%\), [\d.]+ chunks\/s, ETA 0s$/m)
       expect((await fresh.listResources()).nextCursor).toEqual(expect.any(String))
     } finally {
       await fresh.close()

@@ -190,6 +190,8 @@ describe('the page', () => {
     await shot(page, 'reference-panel')
     await page.keyboard.press('Escape')
     await page.locator('#panel[data-state="closed"]').waitFor({ state: 'hidden' })
+    // Focus goes back to the reference that opened it.
+    expect(await page.locator('#turn-1-ref-1 .title').evaluate((title) => title === title.ownerDocument.activeElement)).toBe(true)
 
     // A paper the source gives no link for: the title search is labelled as such.
     await ask(page, 'How does loss scale with model size?')
@@ -222,7 +224,7 @@ describe('the page', () => {
 
     await page.locator('#turn-1 .copy').click()
     await page.locator('#turn-1 .copy[data-state="done"]').waitFor()
-    expect(await page.locator('#turn-1 .copied').textContent()).toBe('Copied 1 BibTeX entries.')
+    expect(await page.locator('#turn-1 .copied').textContent()).toBe('Copied 1 BibTeX entry.')
     const copied = await page.evaluate(() => (globalThis as unknown as { navigator: { clipboard: { readText(): Promise<string> } } }).navigator.clipboard.readText())
     expect(copied).toMatch(/^@misc\{hu2021lora,\n {2}title = \{\{LoRA: Low-Rank Adaptation of Large Language Models\}\},\n/)
     await shot(page, 'exported')
@@ -243,8 +245,16 @@ describe('the page', () => {
     expect(await page.locator('#settings-note').textContent()).toBe('Asking with 2 papers, years 2020–2022, from papers.jsonl.')
     await shot(page, 'settings')
     await ask(page, 'How does LoRA reduce GPU memory?')
-    await page.locator('#turn-1:is([data-state="done"], [data-state="error"])').waitFor()
+    await page.locator('#turn-1[data-state="done"]').waitFor()
     expect(chats).toEqual([{ message: 'How does LoRA reduce GPU memory?', k: 2, filters: { years: { from: 2020, to: 2022 }, sources: ['papers.jsonl'] } }])
+    // Only the LoRA record is dated, 2021: the filter kept the others out.
+    expect(await page.locator('#turn-1 .refs .title').allTextContents()).toEqual([LORA_TITLE])
+    // A filter no paper matches is said so, not answered from everything.
+    await page.locator('#year-from').fill('1990')
+    await page.locator('#year-to').fill('1991')
+    await ask(page, 'How does LoRA reduce GPU memory?')
+    await page.locator('#turn-2[data-state="error"]').waitFor()
+    expect(await page.locator('#turn-2 .error').textContent()).toMatch(/1990/)
     await page.close()
   })
 

@@ -18,10 +18,13 @@ import { storeContract } from './contract.js'
 import { CONTRACT_EMBEDDER, contractBatch, numberedSpec, Q, SPECS } from './fixtures/corpus.js'
 
 let server: PgliteServer
+// The server without pgvector (for the missing-extension error) starts alongside, not in its test.
+let bare: Promise<PgliteServer | Error>
 let schemas = 0
 const opened: PostgresStore[] = []
 
 beforeAll(async () => {
+  bare = startPglite({ vector: false, maxConnections: 2 }).catch((error: Error) => error)
   server = await startPglite({ maxConnections: 8 })
 })
 // PGlite serves a fixed number of connections (-m): every store's pool is closed after its test.
@@ -29,6 +32,8 @@ afterEach(async () => {
   for (const store of opened.splice(0)) await store.close().catch(() => undefined)
 })
 afterAll(async () => {
+  const other = await bare
+  if (!(other instanceof Error)) await other.stop()
   await server?.stop()
 })
 
@@ -228,23 +233,22 @@ describe('postgres store: errors a person can act on', () => {
   })
 
   it('names CREATE EXTENSION vector when the server has no pgvector', async () => {
-    const bare = await startPglite({ vector: false, maxConnections: 2 })
-    try {
-      const error = await PostgresStore.open({ url: bare.url({ database: 'papers', password: 'hunter2' }) }).then(
+    const started = await bare
+    if (started instanceof Error) throw started
+    {
+      const error = await PostgresStore.open({ url: started.url({ database: 'papers', password: 'hunter2' }) }).then(
         () => undefined,
         (e: unknown) => e,
       )
       expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' })
       expect((error as Error).message).toBe(
-        `The pgvector extension is not available in database "papers" on 127.0.0.1:${bare.port}: install pgvector on the server, then run \`CREATE EXTENSION vector;\` in that database as its owner or a superuser.`,
+        `The pgvector extension is not available in database "papers" on 127.0.0.1:${started.port}: install pgvector on the server, then run \`CREATE EXTENSION vector;\` in that database as its owner or a superuser.`,
       )
       // Nothing was left half-made: the failed migration rolled back.
-      const client = new pg.Client({ connectionString: bare.url() })
+      const client = new pg.Client({ connectionString: started.url() })
       await client.connect()
       expect((await client.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'askpapers'`)).rows).toEqual([{ n: 0 }])
       await client.end()
-    } finally {
-      await bare.stop()
     }
   })
 
@@ -260,7 +264,29 @@ describe('postgres store: errors a person can act on', () => {
     expect({ code: mapped.code, message: mapped.message }).toEqual({ code: 'STORE_UNAVAILABLE', message: expected })
   })
 
-  it('shows the URL without its password', () => {
+  // PGlite does not enforce statement_timeout (no timers in its wasm backend): this is the SQLSTATE a real server sends.
+  it('a statement cancelled by the timeout is a TIMEOUT naming the server and how to raise it', () => {
+    const target = parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus')
+    const mapped = storeError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), target, { statementTimeoutMs: 30_000 }) as Error & { code: string }
+    expect({ code: mapped.code, message: mapped.message }).toEqual({
+      code: 'TIMEOUT',
+      message: 'A query to PostgreSQL at db.example:6543 (database "corpus") ran longer than the statement timeout (30000 ms); raise it by adding ?statement_timeout=MS to the URL (--store / ASKPAPERS_STORE_URL), or check the server\'s load.',
+    })
+  })
+
+  it('shows the URL without its password, and takes pool size and statement timeout from it', () => {
+    expect(parseStoreUrl('postgres://reader:hunter2@db.example/corpus?pool_max=8&statement_timeout=5000&sslmode=require')).toEqual({
+      url: 'postgres://reader:hunter2@db.example/corpus?sslmode=require',
+      host: 'db.example',
+      port: 5432,
+      database: 'corpus',
+      user: 'reader',
+      location: 'postgres://reader:***@db.example/corpus?sslmode=require',
+      poolMax: 8,
+      statementTimeoutMs: 5000,
+      flag: '--store / ASKPAPERS_STORE_URL',
+    })
+    expect(() => parseStoreUrl('postgres://db.example/corpus?pool_max=lots')).toThrow(/pool_max must be a whole number/)
     expect(parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus?sslmode=require').location).toBe('postgres://reader:***@db.example:6543/corpus?sslmode=require')
     expect(() => parseStoreUrl('mysql://reader:hunter2@db/x')).toThrow(/must start with postgres:\/\//)
     expect(() => parseStoreUrl('not a url hunter2')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }))

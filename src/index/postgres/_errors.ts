@@ -26,19 +26,19 @@ export function storeError(error: unknown, target: StoreTarget, options: { state
   if (UNREACHABLE.has(code) || /timeout expired|Connection terminated unexpectedly/i.test(message)) {
     return new AppError(
       'STORE_UNAVAILABLE',
-      `Cannot reach PostgreSQL at ${where} (${db}): ${describeNetwork(code, message)}. Start the server or fix the host and port in --store / ASKPAPERS_STORE_URL.`,
+      `Cannot reach PostgreSQL at ${where} (${db}): ${describeNetwork(code, message)}. Start the server or fix the host and port in ${target.flag}.`,
       { cause: error },
     )
   }
   if (code === '28P01' || code === '28000') {
     return new AppError(
       'STORE_UNAVAILABLE',
-      `PostgreSQL at ${where} refused user "${target.user}" for ${db} (${code === '28P01' ? 'wrong password' : 'not allowed by pg_hba.conf'}). Fix the user and password in --store / ASKPAPERS_STORE_URL.`,
+      `PostgreSQL at ${where} refused user "${target.user}" for ${db} (${code === '28P01' ? 'wrong password' : 'not allowed by pg_hba.conf'}). Fix the user and password in ${target.flag}.`,
       { cause: error },
     )
   }
   if (code === '3D000') {
-    return new AppError('STORE_UNAVAILABLE', `PostgreSQL at ${where} has no ${db}. Create it (\`createdb ${target.database}\`) or fix the database name in --store / ASKPAPERS_STORE_URL.`, { cause: error })
+    return new AppError('STORE_UNAVAILABLE', `PostgreSQL at ${where} has no ${db}. Create it (\`createdb ${target.database}\`) or fix the database name in ${target.flag}.`, { cause: error })
   }
   if (isMissingVector(code, message)) {
     return new AppError(
@@ -49,7 +49,7 @@ export function storeError(error: unknown, target: StoreTarget, options: { state
   }
   if (code === '57014' && /statement timeout/i.test(message)) {
     const ms = options.statementTimeoutMs ? ` (${options.statementTimeoutMs} ms)` : ''
-    return new AppError('TIMEOUT', `A query to PostgreSQL at ${where} (${db}) ran longer than the statement timeout${ms}; raise it with --statement-timeout or check the server's load.`, {
+    return new AppError('TIMEOUT', `A query to PostgreSQL at ${where} (${db}) ran longer than the statement timeout${ms}; raise it by adding ?statement_timeout=MS to the URL (${target.flag}), or check the server's load.`, {
       cause: error,
     })
   }

@@ -8,8 +8,10 @@ export interface WriteLease {
   /** The connection the lock lives on: every commit of the session runs on it. */
   client: pg.PoolClient
   token: string
-  /** Throws INDEX_LOCKED unless this session still holds the lock; run inside each commit's transaction. */
+  /** Throws INDEX_LOCKED unless this session still holds the lock (and refreshes its heartbeat); run inside each commit's transaction. */
   verify(): Promise<void>
+  /** Runs `fn` on the lock's connection with the heartbeat paused (it would land inside the transaction). */
+  exclusive<T>(fn: () => Promise<T>): Promise<T>
   release(): Promise<void>
 }
 
@@ -41,7 +43,7 @@ export async function acquireWriteLock(pool: pg.Pool, schema: string, { wait, on
   for (let delay = pollMs; ; delay = Math.min(delay * 2, 1000)) {
     client = await pool.connect()
     // A checked-out client whose connection breaks emits 'error': without a listener that ends the process.
-    client.on('error', () => undefined)
+    if (!client.listeners('error').includes(ignore)) client.on('error', ignore)
     let current: string
     try {
       if (await tryLock(client, schema, token, holder, staleMs)) break
@@ -57,9 +59,10 @@ export async function acquireWriteLock(pool: pg.Pool, schema: string, { wait, on
     told = true
     await new Promise((resolve) => setTimeout(resolve, delay))
   }
-  // On the pool, not the lock's connection: that one may be inside a commit's transaction.
+  // On the lock's own connection (a writer needs no second one), between commits; a commit's verify() beats too.
+  let busy = false
   const heartbeat = setInterval(() => {
-    pool.query(`UPDATE ${s}.writer SET heartbeat_at = now() WHERE token = $1`, [token]).catch(() => undefined)
+    if (!busy) client.query(`UPDATE ${s}.writer SET heartbeat_at = now() WHERE token = $1`, [token]).catch(() => undefined)
   }, heartbeatMs)
   heartbeat.unref()
   let released = false
@@ -67,9 +70,17 @@ export async function acquireWriteLock(pool: pg.Pool, schema: string, { wait, on
     client,
     token,
     async verify() {
-      const row = await client.query<{ token: string }>(`SELECT token FROM ${s}.writer FOR UPDATE`)
+      const row = await client.query<{ token: string }>(`UPDATE ${s}.writer SET heartbeat_at = now() WHERE token = $1 RETURNING token`, [token])
       if (row.rows[0]?.token !== token) {
         throw new AppError('INDEX_LOCKED', `This ingest lost the write lock on ${location} (another process took it over); nothing more was committed. Run it again.`)
+      }
+    },
+    async exclusive(fn) {
+      busy = true
+      try {
+        return await fn()
+      } finally {
+        busy = false
       }
     },
     async release() {
@@ -87,6 +98,8 @@ export async function acquireWriteLock(pool: pg.Pool, schema: string, { wait, on
     },
   }
 }
+
+const ignore = (): void => undefined
 
 /** Takes the advisory lock and claims the holder row; false (holding nothing) when another writer has either. */
 async function tryLock(client: pg.PoolClient, schema: string, token: string, holder: string, staleMs: number): Promise<boolean> {

@@ -28,11 +28,13 @@ import { parseStoreUrl, type StoreTarget } from './_url.js'
 export interface PostgresStoreOptions {
   /** postgres://user:password@host:port/database */
   url: string
+  /** Where the URL came from, named in messages (default `--store / ASKPAPERS_STORE_URL`). */
+  urlFlag?: string
   /** The PostgreSQL schema holding this corpus; several corpora can share a database. */
   schema?: string
-  /** Pool size: connections this process opens at most (a writer holds one for its lock). */
+  /** Pool size: connections this process opens at most (a writer holds one for its lock); default the URL's `?pool_max=`, else 4. */
   maxConnections?: number
-  /** Every statement is cancelled after this long (PostgreSQL's `statement_timeout`). */
+  /** Every statement is cancelled after this long (PostgreSQL's `statement_timeout`); default the URL's `?statement_timeout=`, else 30 s. */
   statementTimeoutMs?: number
   connectTimeoutMs?: number
   /** pgvector's HNSW candidate list (`hnsw.ef_search`); a query gets at most this many neighbours. */
@@ -91,10 +93,10 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
    * to date and reads the corpus's state.
    */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
-    const { url, schema = 'askpapers', maxConnections = 4, statementTimeoutMs = 30_000, connectTimeoutMs = 10_000, efSearch = 200 } = options
+    const target = parseStoreUrl(options.url, 'store', options.urlFlag)
+    const { schema = 'askpapers', maxConnections = target.poolMax ?? 4, statementTimeoutMs = target.statementTimeoutMs ?? 30_000, connectTimeoutMs = 10_000, efSearch = 200 } = options
     if (!SCHEMA_NAME.test(schema)) throw new AppError('CONFIG', `The store schema "${schema}" must be a lower-case SQL name (letters, digits, _).`, { field: 'schema' })
-    const target = parseStoreUrl(url)
-    const pool = new pg.Pool({ connectionString: url, max: maxConnections, connectionTimeoutMillis: connectTimeoutMs, idleTimeoutMillis: 30_000, application_name: 'askpapers' })
+    const pool = new pg.Pool({ connectionString: target.url, max: maxConnections, connectionTimeoutMillis: connectTimeoutMs, idleTimeoutMillis: 30_000, application_name: 'askpapers' })
     // An idle connection that breaks (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => undefined)
     // Set per session rather than as startup options, which PGlite and some poolers ignore.
@@ -109,7 +111,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         client.release()
       }
       const row = await readCorpus(pool, schema)
-      return new PostgresStore(pool, target, schema, options, row)
+      return new PostgresStore(pool, target, schema, { ...options, statementTimeoutMs }, row)
     } catch (error) {
       await pool.end().catch(() => undefined)
       throw storeError(error, target, { statementTimeoutMs })
@@ -277,7 +279,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         return new Map(rows.rows.map((r) => [r.id, r.content_hash]))
       },
       commit: async (batch) => {
-        await this.run(() => this.commit(lease, batch))
+        await this.run(() => lease.exclusive(() => this.commit(lease, batch)))
         // On the lock's connection: a writer needs no second one from the pool.
         this.current = this.toInfo(await this.run(() => readCorpus(lease.client, this.schema)))
       },

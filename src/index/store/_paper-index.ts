@@ -197,8 +197,9 @@ export class PaperIndex {
   }
 
   /**
-   * Adds new papers and updates changed ones; papers not in `incoming` are kept (nothing is removed
-   * silently). Only chunks whose text is new are embedded. Holds the directory's write lock
+   * Adds new papers and updates changed ones (`mergeIntoIndexed`: duplicates by id or title, a
+   * different text is a conflict kept unless `replace`); papers not in `incoming` are kept (nothing
+   * is removed silently). Only chunks whose text is new are embedded. Holds the directory's write lock
    * throughout and builds on the generation that is current once it has it, so concurrent ingests
    * queue instead of losing each other's papers. Returns the counts and the new index.
    */

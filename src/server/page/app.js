@@ -14,7 +14,7 @@
  * @typedef {{ n: number, id: string, title: string, url: string | null, quote: string, authors?: string[],
  *   authorCount?: number, year?: number, byline: string, link: PaperLink }} Reference
  */
-/** @typedef {{ id: string, title: string, url?: string }} FoundPaper */
+/** @typedef {{ id: string, title: string, url?: string, link?: PaperLink }} FoundPaper */
 /**
  * @typedef {{ question: string, answer: string, abstained: boolean, notFound?: string, references: Reference[],
  *   related?: FoundPaper[], checks?: { truncated?: boolean, interruption?: string, notes?: string[] }, model: string,
@@ -304,6 +304,8 @@ function paperList(papers) {
     const item = el('li')
     const url = safeUrl(paper.url)
     item.append(url ? link(url, paper.title) : el('span', 'title', paper.title))
+    // The closest papers of an abstention carry a link of any kind; say what it is when it is not the record's own.
+    if (!url && paper.link) item.append(' · ', linkNode(paper.link))
     list.append(item)
   }
   return list
@@ -356,7 +358,7 @@ function showAnswer(turn, result) {
     const title = el('button', 'title', ref.title)
     title.type = 'button'
     title.title = 'Authors, link and the whole abstract'
-    title.addEventListener('click', () => void openPanel(ref))
+    title.addEventListener('click', () => void openPanel(ref, title))
     const byline = el('span', 'byline', ref.byline + (ref.year !== undefined ? ', ' + ref.year : ''))
     const quote = el('blockquote', 'quote', ref.quote || 'No single sentence of the abstract matches; open the paper to check.')
     quote.hidden = true
@@ -473,8 +475,17 @@ async function ask(question) {
 
 // ── The reference panel ────────────────────────────────────────────────────────────────────────
 
-/** Opens the panel on a reference: who wrote it, when, where to find it, and the abstract with the quote marked. @param {Reference} ref */
-async function openPanel(ref) {
+/** The button that opened the panel: focus goes back to it when the panel closes. @type {HTMLElement | null} */
+let panelOpener = null
+
+/**
+ * Opens the panel on a reference: who wrote it, when, where to find it, and the abstract with the quote marked.
+ *
+ * @param {Reference} ref
+ * @param {HTMLElement} from
+ */
+async function openPanel(ref, from) {
+  panelOpener = from
   panel.hidden = false
   panel.dataset.state = 'loading'
   panel.dataset.id = ref.id
@@ -531,9 +542,12 @@ function highlighted(sentences, quote) {
 }
 
 function closePanel() {
+  if (panel.hidden) return
   panel.hidden = true
   panel.dataset.state = 'closed'
   delete panel.dataset.id
+  if (panelOpener && panelOpener.isConnected) panelOpener.focus({ preventScroll: true })
+  panelOpener = null
 }
 
 // ── Exports ────────────────────────────────────────────────────────────────────────────────────
@@ -578,7 +592,8 @@ async function copyCitations(turn, button) {
     const text = await exported([turn], 'bibtex')
     try {
       await navigator.clipboard.writeText(text)
-      note.append(el('p', 'status', 'Copied ' + turn.result?.references.length + ' BibTeX entries.'))
+      const entries = (text.match(/^@misc\{/gm) || []).length
+      note.append(el('p', 'status', 'Copied ' + entries + (entries === 1 ? ' BibTeX entry.' : ' BibTeX entries.')))
     } catch {
       note.append(el('p', 'status', 'The browser did not allow copying; select the entries below.'), el('pre', 'bibtex', text))
     }
