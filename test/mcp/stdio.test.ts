@@ -35,7 +35,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
       expect(tool.annotations?.readOnlyHint).toBe(true)
     }
     expect(tools[0]!.inputSchema).toMatchObject({ required: ['query'], properties: { k: { type: 'integer', minimum: 1, maximum: 100, default: 5 }, mode: { enum: ['hybrid', 'keyword', 'dense'] } } })
-    expect(tools[1]!.inputSchema).toMatchObject({ required: ['question'], properties: { k: { minimum: 1, maximum: 20 } } })
+    expect(tools[1]!.inputSchema).toMatchObject({ required: ['question'], properties: { k: { minimum: 1, maximum: 100 } } })
     expect(tools[2]!.inputSchema).toMatchObject({ required: ['id'] })
   })
 

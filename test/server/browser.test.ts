@@ -6,7 +6,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ChatSession } from '../../src/chat/index.js'
 import { createApp, listen, type AppDeps, type RunningServer } from '../../src/server/index.js'
-import { refusedUrl, scriptedReply, type StubServer } from '../helpers/stub-ollama.js'
+import { refusedUrl, scriptedReplies, type StubServer } from '../helpers/stub-ollama.js'
 import { buildFixture, llmAnswerer, startChatStub, type Fixture } from './_helpers.js'
 
 // The page end to end in headless Debian Chromium: a real server on 127.0.0.1, nothing else reachable.
@@ -21,7 +21,8 @@ const LORA_QUOTE = 'LoRA reduces the number of trainable parameters by 10,000 ti
 
 let fx: Fixture
 let llm: StubServer
-let release: () => void
+/** Lets the n-th answer of the LLM stub go on past its first two pieces. */
+const release: Array<() => void> = []
 let context: BrowserContext
 let profile: string
 const servers: RunningServer[] = []
@@ -30,9 +31,10 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium`)
   await mkdir(ARTIFACTS, { recursive: true })
   fx = await buildFixture()
-  // The stream stops after two pieces until the test has seen it midway: no race with the machine's load.
-  const resume = new Promise<void>((resolve) => (release = resolve))
-  llm = await startChatStub(scriptedReply({ deltas: ['LoRA freezes the pretrained weights [', '1] and cuts the GPU memory', ' requirement by 3 times [1].'], pauseAfter: 2, resume }))
+  // Each answer stops after two pieces until the test has seen it midway: no race with the machine's load.
+  const deltas = ['LoRA freezes the pretrained weights [', '1] and cuts the GPU memory', ' requirement by 3 times [1].']
+  const gates = [0, 1].map(() => new Promise<void>((resolve) => release.push(resolve)))
+  llm = await startChatStub(scriptedReplies(...gates.map((resume) => ({ deltas, pauseAfter: 2, resume }))))
   profile = await mkdtemp(join(tmpdir(), 'askpapers-chromium-'))
   context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -46,7 +48,7 @@ beforeAll(async () => {
 })
 
 afterAll(async () => {
-  release?.()
+  for (const go of release) go()
   await context?.close()
   await Promise.all(servers.map((s) => s.close()))
   await llm?.close()
@@ -127,7 +129,7 @@ describe('the page', () => {
     await turn.locator('.a').getByText('LoRA freezes the pretrained weights [1] and cuts the GPU memory').waitFor()
     expect(await page.locator('body').getAttribute('data-state')).toBe('streaming')
     expect(await turn.locator('.cite').count()).toBe(0)
-    release()
+    release[0]!()
     await page.locator('#turn-1[data-state="done"]').waitFor()
     expect(await page.locator('body').getAttribute('data-state')).toBe('done')
     expect(await turn.locator('.a').textContent()).toBe('LoRA freezes the pretrained weights 1 and cuts the GPU memory requirement by 3 times 1.')
@@ -144,8 +146,15 @@ describe('the page', () => {
     await shot(page, 'answer')
 
     await ask(page, 'How many fewer trainable parameters does it need?')
+    // Midway, the streaming answer is in view above the fixed input bar…
+    await page.locator('#turn-2[data-state="streaming"]').waitFor()
+    await page.locator('#turn-2 .a').getByText('and cuts the GPU memory').waitFor()
+    const streaming = await placement(page, '#turn-2 .a')
+    expect(streaming.top).toBeGreaterThanOrEqual(0)
+    expect(streaming.bottom).toBeLessThanOrEqual(streaming.barTop)
+    release[1]!()
     await page.locator('#turn-2[data-state="done"]').waitFor()
-    // The new answer was scrolled into view, above the fixed input bar.
+    // …and so is the finished one.
     const where = await placement(page, '#turn-2 .a')
     expect(where.top).toBeGreaterThanOrEqual(0)
     expect(where.bottom).toBeLessThanOrEqual(where.barTop)

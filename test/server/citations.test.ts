@@ -26,6 +26,15 @@ describe('references are citable', () => {
     })
   })
 
+  it('an abstention’s closest papers carry a labelled link too', async () => {
+    const { app } = quietApp(fx)
+    const body = await (await app.request('/v1/ask', json({ question: 'What is DoRA?' }))).json()
+    expect(body.abstained).toBe(true)
+    const byId = Object.fromEntries(body.related.map((p: { id: string; link: unknown }) => [p.id, p.link]))
+    expect(byId.lora).toEqual({ url: 'https://arxiv.org/abs/2106.09685', kind: 'record' })
+    expect(byId.scaling).toEqual({ url: 'https://scholar.google.com/scholar?q=%22Scaling%20Laws%20for%20Neural%20Language%20Models%22', kind: 'search' })
+  })
+
   it('GET /v1/papers/:id adds year, byline, link and the sentences a quote is made of', async () => {
     const { app } = quietApp(fx)
     const paper = await (await app.request('/v1/papers/lora')).json()

@@ -196,14 +196,7 @@ describe('postgres store: many processes', () => {
   it('two processes racing 5 commits each lose no paper: the lock is held by one at a time', async () => {
     const store = await openStore()
     const schema = `corpus_${process.pid}_${schemas}`
-    const fixture = join(import.meta.dirname, 'fixtures')
-    const writer = (prefix: string) =>
-      watch(
-        spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', join(fixture, 'ts-hooks.mjs'), join(fixture, 'race-writer.ts'), server.url(), schema, prefix, '5', '4'], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-        }),
-      )
-    const [one, two] = [writer('alpha'), writer('beta')]
+    const [one, two] = [writer('alpha', schema), writer('beta', schema)]
     const [e1, e2] = await Promise.all([one.exited, two.exited])
     expect({ code: e1.code, stderr: one.stderr() }).toEqual({ code: 0, stderr: '' })
     expect({ code: e2.code, stderr: two.stderr() }).toEqual({ code: 0, stderr: '' })
@@ -215,6 +208,21 @@ describe('postgres store: many processes', () => {
     const held = [one, two].flatMap((w) => [...w.stdout().matchAll(/^held (\S+) (\S+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as const)).sort((x, y) => x[0] - y[0])
     expect(held).toHaveLength(10)
     for (let i = 1; i < held.length; i++) expect(held[i]![0]).toBeGreaterThanOrEqual(held[i - 1]![1])
+  })
+
+  it('a writer killed while holding the lock does not block the corpus: its lock is taken over once it stops heartbeating', async () => {
+    const store = await openStore({ lock: { pollMs: 20, staleMs: 1_000 } })
+    const schema = `corpus_${process.pid}_${schemas}`
+    const holder = writer('hold', schema)
+    await holder.waitFor(/^locked$/m)
+    await expect(store.lock({ wait: false })).rejects.toMatchObject({ code: 'INDEX_LOCKED', message: expect.stringContaining(`pid ${holder.child.pid} on`) })
+    holder.child.kill('SIGKILL')
+    await holder.exited
+    // On PostgreSQL the advisory lock goes with the dead connection at once; PGlite shares one session, so the stale row decides.
+    const session = await store.lock({ wait: true })
+    await session.commit(contractBatch(SPECS.slice(0, 1)))
+    await session.release()
+    expect(store.info().papers).toBe(1)
   })
 })
 
@@ -339,6 +347,17 @@ describe('askpapers migrate: copying a corpus with its vectors', () => {
     }
   })
 })
+
+const FIXTURES = join(import.meta.dirname, 'fixtures')
+
+/** A race-writer child (fixtures/race-writer.ts) running the TypeScript sources on this Node. */
+function writer(prefix: string, schema: string) {
+  return watch(
+    spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', join(FIXTURES, 'ts-hooks.mjs'), join(FIXTURES, 'race-writer.ts'), server.url(), schema, prefix, '5', '4'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+}
 
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
