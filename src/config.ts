@@ -3,12 +3,23 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING } from './index/chunk.js'
+import { parseStoreUrl, type StoreTarget } from './index/postgres/index.js'
 import { tokenize } from './retrieve/tokenize.js'
 
 const DEFAULT_PROMPTS_DIR = fileURLToPath(new URL('../prompts', import.meta.url))
 
 /** Longest question we accept anywhere (CLI and HTTP). */
 export const MAX_QUESTION_CHARS = 4000
+
+/**
+ * Most papers one search or answer may retrieve, everywhere (CLI, HTTP, OpenAI-compatible, MCP).
+ * An answer's prompt is fitted to the model's context whatever k is (papers that do not fit are
+ * left out, and the answer says so), so one limit serves search and answers alike.
+ */
+export const MAX_K = 100
+
+/** The one message for a k that is not a whole number from 1 to MAX_K, whatever the front end. */
+export const K_RANGE_MESSAGE = `k must be a whole number from 1 to ${MAX_K}.`
 
 /** A question or chat message, trimmed: empty or over MAX_QUESTION_CHARS is a BAD_INPUT naming `field`. */
 export function checkQuestionText(value: string | undefined, field: string, emptyMessage = `The ${field} is empty.`): string {
@@ -61,6 +72,8 @@ const ConfigSchema = z.object({
   /** Tokens of context the chat model takes (ASKPAPERS_LLM_CONTEXT); else Ollama's /api/show says. */
   llmContext: z.number().int().min(512).optional(),
   promptsDir: z.string().min(1),
+  /** The PostgreSQL corpus (`--store` / ASKPAPERS_STORE_URL), taken apart once; undefined: the embedded store in dataDir. */
+  store: z.object({ url: z.string(), host: z.string(), port: z.number().int(), database: z.string(), user: z.string(), location: z.string() }).optional(),
 })
 export type Config = z.infer<typeof ConfigSchema>
 
@@ -70,6 +83,8 @@ export interface ConfigFlags {
   embedModel?: string | undefined
   llm?: string | undefined
   model?: string | undefined
+  /** postgres://… (the password stays out of every message: see `Config.store.location`). */
+  store?: string | undefined
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd = process.cwd()): Config {
@@ -104,6 +119,7 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     llmModel,
     llmContext: context ? Number(context) : undefined,
     promptsDir: resolve(cwd, env.ASKPAPERS_PROMPTS_DIR ?? DEFAULT_PROMPTS_DIR),
+    store: storeTarget(flags.store ?? (env.ASKPAPERS_STORE_URL || undefined)),
   }
   const parsed = ConfigSchema.safeParse(raw)
   if (!parsed.success) {
@@ -118,6 +134,11 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     throw new AppError('CONFIG', 'The openai embedder needs OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint).', { field: 'OPENAI_API_KEY' })
   }
   return parsed.data
+}
+
+/** `--store` / ASKPAPERS_STORE_URL parsed (a CONFIG error that never echoes the URL, which may hold a password). */
+function storeTarget(url: string | undefined): StoreTarget | undefined {
+  return url?.trim() ? parseStoreUrl(url.trim(), 'store') : undefined
 }
 
 /** OLLAMA_HOST is often given as `host:port` without a scheme, as the ollama CLI accepts. */

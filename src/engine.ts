@@ -1,9 +1,9 @@
-import { defaultSeedDir, loadPapers, type ParseProblem } from './corpus/index.js'
+import { defaultSeedDir, formatProblem, loadPapers, type MergeConflict, type ParseProblem } from './corpus/index.js'
 import type { Config } from './config.js'
 import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
 import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
-import { PaperIndex, type IngestCounts, type IngestOptions } from './index/store.js'
+import { PaperIndex, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/store.js'
 import { Answerer } from './answer/answer.js'
 import { everydaySimilarity, loadEverydayQuestions } from './answer/everyday.js'
 import { loadPrompts, type Prompts } from './answer/prompts.js'
@@ -11,13 +11,16 @@ import { createChatProvider, type ChatProvider } from './answer/providers.js'
 import { calibrateFusion, type FusionCalibration } from './retrieve/calibrate.js'
 import { DEFAULT_FUSION, Retriever, type FusionOptions } from './retrieve/hybrid.js'
 
-export interface IngestSummary extends IngestCounts {
+export interface IngestSummary extends IngestCounts, IngestDetails {
   /** Papers in the index after the ingest. */
   papers: number
   skipped: number
   problems: ParseProblem[]
   seconds: number
 }
+
+/** Problems quoted in the error when no record at all could be read. */
+const PROBLEMS_SHOWN = 5
 
 export interface EngineOptions {
   chunking?: ChunkOptions
@@ -72,21 +75,45 @@ export class Engine {
     return pending
   }
 
+  /**
+   * Ingests these files and directories (none: the bundled seeds). A rebuild without paths re-embeds
+   * what is indexed and adds nothing; `replace` lets records' texts replace the indexed ones.
+   */
   async ingest(paths: string[], { rebuild = false, ...options }: IngestOptions & { rebuild?: boolean } = {}): Promise<IngestSummary> {
     const started = performance.now()
-    const { papers, problems } = await loadPapers(paths.length > 0 ? paths : [defaultSeedDir()])
+    if (rebuild && paths.length === 0 && this.current.isEmpty) {
+      throw new AppError('BAD_INPUT', `Nothing to rebuild: the index in ${this.config.dataDir} is empty. Run \`askpapers ingest\` (the bundled seeds) or \`askpapers ingest PATH\` instead.`)
+    }
+    const loaded = rebuild && paths.length === 0 ? { papers: [], problems: [], conflicts: [] } : await loadPapers(paths.length > 0 ? paths : [defaultSeedDir()])
+    const { papers, problems } = loaded
     if (papers.length === 0 && problems.length > 0) {
-      throw new AppError('BAD_INPUT', `No valid paper in ${paths.join(', ')}: ${problems.length} record(s) skipped.`)
+      const shown = problems.slice(0, PROBLEMS_SHOWN).map((p) => `  ${formatProblem(p)}`)
+      const more = problems.length > PROBLEMS_SHOWN ? [`  … and ${problems.length - PROBLEMS_SHOWN} more`] : []
+      const where = paths.length > 0 ? paths.join(', ') : defaultSeedDir()
+      throw new AppError('BAD_INPUT', [`No valid paper in ${where}: ${problems.length} record(s) skipped:`, ...shown, ...more].join('\n'))
     }
     // A rebuild re-embeds every paper already indexed too: it changes the embedder, never the corpus.
     if (!rebuild) this.current.assertCompatible(this.expectedEmbedder())
-    const { counts, index } = await this.current.ingest(papers, () => this.embedder(), this.options.chunking, { ...options, rebuild })
+    const { counts, index, details } = await this.current.ingest(papers, () => this.embedder(), this.options.chunking, { ...options, rebuild })
     this.current = index
     this.retrieverCache = undefined
     this.answererCache = undefined
     // Measured now, while the embedder is loaded, so the first search does not pay for it.
     await this.calibration()
-    return { papers: index.info().papers, ...counts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
+    // Conflicts among the inputs themselves come first, then those with what was indexed.
+    const conflicts: MergeConflict[] = [...loaded.conflicts, ...details.conflicts]
+    return { papers: index.info().papers, ...counts, ...details, conflicts, skipped: problems.length, problems, seconds: (performance.now() - started) / 1000 }
+  }
+
+  /** Removes papers through the store's write path (`PaperIndex.remove`); returns what was removed and how many are left. */
+  async remove(ids: readonly string[], options: Pick<IngestOptions, 'wait' | 'onWait'> = {}): Promise<{ removed: StoredPaper[]; papers: number }> {
+    const { removed, index } = await this.current.remove(ids, options)
+    if (index !== this.current) {
+      this.current = index
+      this.retrieverCache = undefined
+      this.answererCache = undefined
+    }
+    return { removed, papers: index.info().papers }
   }
 
   async retriever(): Promise<Retriever> {

@@ -10,6 +10,8 @@ export type ErrorCode =
   /** Another process is writing to the data directory (or took the write lock over). */
   | 'INDEX_LOCKED'
   | 'PROVIDER_UNAVAILABLE'
+  /** The corpus database (PostgreSQL) cannot be reached, refuses the credentials, or lacks the `vector` extension. */
+  | 'STORE_UNAVAILABLE'
   | 'MODEL_MISSING'
   | 'TIMEOUT'
   | 'CONFIG'

@@ -1,4 +1,6 @@
+import { citationFields, paperLink, type CitationFields, type PaperLink } from '../corpus/index.js'
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
+import type { PaperFilter } from '../retrieve/filter.js'
 import {
   ABSTENTION_SENTENCE,
   createCitationRewriter,
@@ -93,6 +95,8 @@ export const LLM_GATE: AbstentionGate = { minCoverage: 0.1, minDense: 0.45, unkn
 
 export interface AskOptions {
   k?: number
+  /** Only papers matching it are retrieved; one no paper matches is an error (BAD_INPUT). */
+  filter?: PaperFilter | undefined
   signal?: AbortSignal
   /** Generation settings for the LLM (ignored by the offline answerer). */
   sampling?: Sampling
@@ -133,16 +137,24 @@ export class Answerer {
     return this.deps.provider?.name ?? OFFLINE_MODEL
   }
 
-  async ask(question: string, { k = 5, signal, onToken, onRetrieval, sampling }: AskOptions = {}): Promise<AnswerResult> {
+  async ask(question: string, { k = 5, filter, signal, onToken, onRetrieval, sampling }: AskOptions = {}): Promise<AnswerResult> {
     const started = performance.now()
-    const { hits, timings, queryVector } = await this.deps.retriever.search(question, { k })
+    const { hits, timings, queryVector } = await this.deps.retriever.search(question, { k, filter })
     signal?.throwIfAborted()
     onRetrieval?.(hits)
     const retrievalMs = performance.now() - started
     const stats = await this.deps.retriever.termStats(questionTerms(question))
     const evidence: AnswerEvidence = assessEvidence(question, hits, stats)
     if (this.deps.everyday && queryVector) evidence.everyday = this.deps.everyday(queryVector)
-    const sources: SourcePaper[] = hits.map((h) => ({ id: h.id, title: h.title, abstract: h.paper.plainAbstract, ...(h.url ? { url: h.url } : {}) }))
+    const sources: SourcePaper[] = hits.map(({ id, title, url, paper }) => ({
+      id,
+      title,
+      abstract: paper.plainAbstract,
+      ...(url ? { url } : {}),
+      ...(paper.authors ? { authors: paper.authors } : {}),
+      ...(paper.authorCount !== undefined ? { authorCount: paper.authorCount } : {}),
+      ...(paper.date !== undefined ? { date: paper.date } : {}),
+    }))
 
     const generationStarted = performance.now()
     let raw = ''
@@ -310,8 +322,10 @@ export interface AnswerJson {
   answer: string
   abstained: boolean
   notFound?: string
-  references: { n: number; id: string; title: string; url: string | null; quote: string }[]
-  related?: RelatedPaper[]
+  /** `{n, id, title, url, quote}`, then how to cite the paper (`citationFields`: authors, year, byline, link). */
+  references: ({ n: number; id: string; title: string; url: string | null; quote: string } & CitationFields)[]
+  /** With an abstention: the closest papers, each with where to find it (`link`, as on references). */
+  related?: (RelatedPaper & { link: PaperLink })[]
   checks: AnswerChecks
   model: string
   timings: AnswerResult['timings']
@@ -323,8 +337,8 @@ export function toAnswerJson(r: AnswerResult): AnswerJson {
     answer: r.answer,
     abstained: r.abstained,
     ...(r.notFound ? { notFound: r.notFound } : {}),
-    references: r.references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })),
-    ...(r.abstained ? { related: r.related } : {}),
+    references: r.references.map((ref) => ({ n: ref.n, id: ref.id, title: ref.title, url: ref.url ?? null, quote: ref.quote, ...citationFields(ref) })),
+    ...(r.abstained ? { related: r.related.map((p) => ({ ...p, link: paperLink(p) })) } : {}),
     checks: r.checks,
     model: r.model,
     timings: r.timings,

@@ -10,6 +10,10 @@ export interface SourcePaper {
   title: string
   url?: string
   abstract: string
+  /** What the source says of its authors and date, carried into the reference for citing it. */
+  authors?: string[]
+  authorCount?: number
+  date?: string
 }
 
 export interface RewriteState {
@@ -39,6 +43,9 @@ export interface Reference {
   url?: string
   /** The abstract sentence(s) that best support the answer sentences citing the paper; empty when none shares a term. */
   quote: string
+  authors?: string[]
+  authorCount?: number
+  date?: string
 }
 
 export interface CitationChecks {
@@ -232,7 +239,17 @@ export function finalizeAnswer(text: string, papers: readonly SourcePaper[], opt
     const paper = papers[original - 1]
     if (paper === undefined) throw new Error(`cited paper ${original} is not among the ${papers.length} retrieved`)
     const quote = quoteOf(evidence[i] ?? [], bestEvidence[i] ?? new Map<number, number>())
-    return { n: i + 1, id: paper.id, title: paper.title, ...(paper.url !== undefined && { url: paper.url }), quote }
+    const { authors, authorCount, date } = paper
+    return {
+      n: i + 1,
+      id: paper.id,
+      title: paper.title,
+      ...(paper.url !== undefined && { url: paper.url }),
+      quote,
+      ...(authors && { authors }),
+      ...(authorCount !== undefined && { authorCount }),
+      ...(date !== undefined && { date }),
+    }
   })
 
   return {

@@ -4,6 +4,7 @@ import type { ChatProvider, Sampling } from '../answer/providers.js'
 import { checkQuestionText } from '../config.js'
 import { AppError } from '../errors.js'
 import type { SearchHit } from '../retrieve/hybrid.js'
+import type { PaperFilter } from '../retrieve/filter.js'
 import { condenseOffline, condenseWithModel, CondenseFailure } from './_condense.js'
 import type { ChatTurn, ChatTurnResult, CondensedBy, SessionData } from './_types.js'
 
@@ -31,6 +32,8 @@ export interface SendOptions {
   signal?: AbortSignal
   /** Papers to retrieve (default 5). */
   k?: number
+  /** Only papers matching it are retrieved (see `AskOptions.filter`). */
+  filter?: PaperFilter | undefined
   /** Answer text as it is produced, with final citation numbers. */
   onToken?: (text: string) => void
   /** The papers found, before generation starts. */
@@ -68,7 +71,7 @@ export class ChatSession {
     return this.history
   }
 
-  async send(message: string, { signal, k, onToken, onRetrieval, onStandalone, sampling }: SendOptions = {}): Promise<ChatTurnResult> {
+  async send(message: string, { signal, k, filter, onToken, onRetrieval, onStandalone, sampling }: SendOptions = {}): Promise<ChatTurnResult> {
     const text = checkQuestionText(message, 'message')
     if (this.busy) throw new AppError('BAD_INPUT', 'This session is still answering the previous message: wait for it, or cancel it, first.', { field: 'message' })
     this.busy = true
@@ -79,6 +82,7 @@ export class ChatSession {
       onStandalone?.(standalone, { condensedBy, ...(warning ? { warning } : {}) })
       const result = await this.deps.answerer.ask(standalone, {
         k,
+        filter,
         ...(signal ? { signal } : {}),
         ...(sampling ? { sampling } : {}),
         ...(onToken ? { onToken } : {}),

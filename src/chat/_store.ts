@@ -13,6 +13,9 @@ const Reference = z.object({
   title: z.string(),
   url: z.string().optional(),
   quote: z.string(),
+  authors: z.array(z.string()).optional(),
+  authorCount: z.number().int().optional(),
+  date: z.string().optional(),
 })
 const Turn = z.object({
   message: z.string(),

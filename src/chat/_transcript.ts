@@ -1,3 +1,4 @@
+import { referenceMarkdown } from '../corpus/index.js'
 import type { ChatTurn } from './_types.js'
 
 /**
@@ -14,7 +15,7 @@ export function transcriptMarkdown(turns: readonly ChatTurn[]): string {
     if (t.references.length === 0) return
     lines.push('**References**', '')
     for (const r of t.references) {
-      lines.push(`- [${r.n}] ${oneLine(r.title)} (${r.id})${r.url ? ` <${r.url}>` : ''}`)
+      lines.push(`- [${r.n}] ${referenceMarkdown(r)} (id ${r.id})`)
       if (r.quote) lines.push(...r.quote.trim().split(/\r?\n/).map((q) => `  > ${q}`))
     }
     lines.push('')

@@ -1,6 +1,7 @@
 import type { AnswerResult } from '../answer/answer.js'
 import { thirdPerson } from '../answer/offline.js'
 import { splitSentences } from '../answer/sentences.js'
+import { authorLine, linkLabel, paperLink, paperYear, type Citable } from '../corpus/index.js'
 
 const wrap = (on: boolean, code: string) => (s: string): string => (on ? `\u001b[${code}m${s}\u001b[0m` : s)
 
@@ -14,13 +15,14 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
     if (result.notFound) lines.push(...hang(result.notFound, width, ''))
     if (result.related.length > 0) {
       lines.push('', bold('Closest papers (they do not answer it, but may help):'))
-      for (const r of result.related) lines.push(...hang(`- ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, width, '  '))
+      for (const r of result.related) lines.push(...hang(`- ${r.title}: ${linkLabel(paperLink(r))} (id ${r.id})`, width, '  '))
     }
   } else {
     lines.push('', bold('References'))
     const shown = new Set<string>([...splitSentences(result.answer)].map(flat))
     for (const ref of result.references) {
-      lines.push(...hang(`[${ref.n}] ${ref.title}${ref.url ? ` ${ref.url}` : ''} (${ref.id})`, width, '    '))
+      lines.push(...hang(`[${ref.n}] ${ref.title}`, width, '    '))
+      lines.push(...hang(citedAs(ref), width, '    ', '    '))
       // An extractive answer already is the quote: show only what the answer does not repeat, once.
       const fresh = splitSentences(ref.quote).filter((q) => {
         const key = flat(thirdPerson(q))
@@ -40,6 +42,15 @@ export function formatReferences(result: AnswerResult, { color = false, width = 
   for (const s of c.uncitedSentences) lines.push(...hang(warn(`! No citation: ${s}`), width, '  '))
   for (const u of c.unsupportedCitations) lines.push(...hang(warn(`! [${u.n}] may not support: ${u.sentence}`), width, '  '))
   return lines.join('\n')
+}
+
+/**
+ * The line under a reference's title: authors (or what the source lacks), year, a link labelled by
+ * what it is, and the id `papers show` takes, labelled so it is not read as the citation.
+ */
+export function citedAs(ref: Citable, { id = true }: { id?: boolean } = {}): string {
+  const year = paperYear(ref)
+  return `${authorLine(ref, { max: 3 })}${year !== undefined ? `, ${year}` : ''}. ${linkLabel(paperLink(ref))}${id ? ` (id ${ref.id})` : ''}`
 }
 
 /** Letters and digits only, lower-cased, citation markers dropped: for "is this sentence already shown?". */

@@ -1,9 +1,10 @@
 import { createInterface } from 'node:readline'
-import cliProgress from 'cli-progress'
-import { checkSearchableQuestion, loadConfig } from '../config.js'
+import { checkSearchableQuestion, K_RANGE_MESSAGE, loadConfig, MAX_K, type Config } from '../config.js'
 import { Engine } from '../engine.js'
 import { AppError, isAppError } from '../errors.js'
 import type { IngestOptions, LockOptions } from '../index/store.js'
+import { progress } from './_progress.js'
+import { sanitize } from './_terminal.js'
 
 /** Flags every command that touches the index shares. */
 export const indexArgs = {
@@ -28,22 +29,29 @@ export interface IndexFlags {
 
 export async function openEngine(flags: IndexFlags): Promise<Engine> {
   const config = loadConfig(process.env, { dataDir: flags['data-dir'], embedder: flags.embedder, embedModel: flags['embed-model'], llm: flags.llm, model: flags.model })
+  warnInertModels(config, flags)
   return Engine.open(config)
 }
 
-/** Progress on stderr so `--json` on stdout stays clean; cli-progress prints nothing when stderr is no TTY. */
+/**
+ * An option that changes nothing in the mode chosen is a warning on stderr, never silence, and the
+ * run goes on (the mode may come from the environment, which a script cannot always see).
+ */
+export function warnNoEffect(option: string, why: string, fix?: string): void {
+  process.stderr.write(`${sanitize(`askpapers: warning: ${option} has no effect ${why}, so it is ignored${fix ? `; ${fix}` : ''}.`)}\n`)
+}
+
+/** `--model` without a chat model, `--embed-model` with the offline embedder. */
+export function warnInertModels(config: Pick<Config, 'llm' | 'embedder'>, flags: IndexFlags): void {
+  if (flags.model !== undefined && config.llm === 'none') warnNoEffect('--model', 'with --llm none (the offline answerer has no model to choose)', 'to use it, add --llm ollama or --llm openai')
+  if (flags['embed-model'] !== undefined && config.embedder === 'use-lite') {
+    warnNoEffect('--embed-model', 'with the use-lite embedder (it has one model)', 'to use it, add --embedder ollama or --embedder openai')
+  }
+}
+
+/** Embedding progress of an ingest or repair, on stderr (see _progress.ts), with a line when it resumes an interrupted one. */
 export function ingestProgress(label: string): IngestOptions & { stop(): void } {
-  const started = performance.now()
-  const bar = new cliProgress.SingleBar(
-    {
-      format: `${label} {bar} {percentage}% | {value}/{total} chunks | {rate} chunks/s | ETA {eta_formatted}`,
-      stream: process.stderr,
-      hideCursor: true,
-      etaBuffer: 200,
-    },
-    cliProgress.Presets.shades_classic,
-  )
-  let running = false
+  const bar = progress({ label, unit: 'chunks' })
   return {
     onPlan: ({ chunksToEmbed, chunksReused, resumed }) => {
       if (resumed) {
@@ -52,18 +60,10 @@ export function ingestProgress(label: string): IngestOptions & { stop(): void } 
             `${chunksReused} chunks are kept, ${chunksToEmbed} left to embed.\n`,
         )
       }
-      if (chunksToEmbed === 0) return
-      bar.start(chunksToEmbed, 0, { rate: '0.0' })
-      running = true
+      if (chunksToEmbed > 0) bar.start(chunksToEmbed)
     },
-    onProgress: (done) => {
-      const seconds = (performance.now() - started) / 1000
-      bar.update(done, { rate: (done / Math.max(seconds, 0.001)).toFixed(1) })
-    },
-    stop: () => {
-      if (running) bar.stop()
-      running = false
-    },
+    onProgress: (done) => bar.update(done),
+    stop: () => bar.stop(),
   }
 }
 
@@ -77,14 +77,22 @@ export function lockOptions(flags: { wait?: boolean | undefined }): LockOptions 
   return { wait: flags.wait !== false, onWait: (message) => process.stderr.write(`askpapers: ${message}\n`) }
 }
 
-export function checkQuestion(question: string | undefined, what = 'question'): string {
-  return checkSearchableQuestion(question, what, `The ${what} is empty: pass it in quotes, e.g. askpapers search "how does LoRA reduce memory?".`)
+/**
+ * The question given on the command line. None given while stdin is piped: the user meant the
+ * questions to come from there, which `--stdin` does.
+ */
+export function checkQuestion(question: string | undefined, what = 'question', command = 'search'): string {
+  if (question === undefined && !process.stdin.isTTY) {
+    throw new AppError('BAD_INPUT', `No ${what} given. To read questions from stdin, one per line, add --stdin: e.g. echo "how does LoRA reduce memory?" | askpapers ${command} --stdin.`, { field: what })
+  }
+  return checkSearchableQuestion(question, what, `The ${what} is empty: pass it in quotes, e.g. askpapers ${command} "how does LoRA reduce memory?".`)
 }
 
+/** `-k`: the one limit (config.ts MAX_K) and the message the HTTP API and MCP give too. */
 export function parseK(value: string | undefined, fallback = 5): number {
   if (value === undefined) return fallback
   const k = Number(value)
-  if (!Number.isInteger(k) || k < 1 || k > 100) throw new AppError('BAD_INPUT', `-k must be a whole number from 1 to 100, not "${value}".`, { field: 'k' })
+  if (!/^\s*\d+\s*$/.test(value) || k < 1 || k > MAX_K) throw new AppError('BAD_INPUT', K_RANGE_MESSAGE, { field: 'k' })
   return k
 }
 

@@ -2,12 +2,16 @@ import { writeFile } from 'node:fs/promises'
 import { createInterface, type Interface } from 'node:readline'
 import { resolve } from 'node:path'
 import { defineCommand } from 'citty'
+import { citationFields } from '../corpus/index.js'
 import { ChatSession, SessionStore, transcriptMarkdown, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
 import type { Engine } from '../engine.js'
+import type { PaperFilter } from '../retrieve/filter.js'
 import { AppError, isAppError } from '../errors.js'
-import { formatReferences, hang } from './_format.js'
-import { indexArgs, llmArgs, openEngine, parseK, printJson } from './_shared.js'
-import { toJson, useColor } from './ask.js'
+import { citedAs, formatReferences, hang } from './_format.js'
+import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
+import { indexArgs, llmArgs, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { toJson } from './ask.js'
+import { forTerminal, sanitize, TerminalStream, useColor } from './_terminal.js'
 import { ensureIndexed } from './search.js'
 
 export const PROMPT = 'askpapers> '
@@ -33,11 +37,14 @@ export const chat = defineCommand({
     ...llmArgs,
     session: { type: 'string', description: 'Keep the conversation in <data-dir>/sessions/<session>.json and resume it next time' },
     k: { type: 'string', alias: 'k', description: 'Papers to retrieve per answer (default 5)' },
+    ...filterArgs,
     json: { type: 'boolean', description: 'Print one JSON line per answer (as ask --json, plus standalone and condensedBy)' },
     verbose: { type: 'boolean', description: 'Show what each follow-up was rewritten to (the question searched for) before its answer' },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const k = parseK(args.k)
+    if (args.verbose && args.json) warnNoEffect('--verbose', 'with --json (each JSON line already has the rewritten question, as "standalone")')
+    const filter = parseFilterFlags(args, rawArgs)
     const engine = await openEngine(args)
     try {
       const name = args.session
@@ -45,12 +52,14 @@ export const chat = defineCommand({
       const saved = name === undefined ? { turns: [] } : await store.load(name)
       if (saved.warning) process.stderr.write(`askpapers: ${saved.warning}\n`)
       await ensureIndexed(engine)
+      checkFilter(engine, filter)
       const answerer = await engine.answerer()
       const session = new ChatSession({ answerer, provider: engine.provider(), prompts: await engine.prompts() }, { turns: saved.turns })
       const repl = new Repl({
         engine,
         session,
         k,
+        filter,
         json: Boolean(args.json),
         verbose: Boolean(args.verbose),
         interactive: Boolean(process.stdin.isTTY),
@@ -71,6 +80,7 @@ interface ReplOptions {
   engine: Engine
   session: ChatSession
   k: number
+  filter: PaperFilter | undefined
   json: boolean
   /** Print the rewritten question before each answer; otherwise only /sources shows it. */
   verbose: boolean
@@ -119,7 +129,7 @@ class Repl {
         this.interrupts = 0
         const text = line.trim()
         if (text) {
-          if (!this.interactive && !this.options.json) process.stdout.write(`${PROMPT}${text}\n`)
+          if (!this.interactive && !this.options.json) process.stdout.write(`${PROMPT}${sanitize(text)}\n`)
           if ((await this.handle(text)) === 'exit' || this.stopped) break
         }
         if (this.interactive && !this.closed) rl.prompt()
@@ -170,7 +180,7 @@ class Repl {
       if (!isAppError(error) || (!this.interactive && error.code !== 'BAD_INPUT')) throw error
       if (!this.interactive) process.exitCode = 2
       if (this.options.json) printJson(command ? { command: command[1], error: { code: error.code, message: error.message } } : { question: text.slice(0, 200), error: { code: error.code, message: error.message } })
-      else process.stderr.write(`askpapers: ${error.message}\n`)
+      else process.stderr.write(`askpapers: ${sanitize(error.message)}\n`)
       return undefined
     }
   }
@@ -178,6 +188,8 @@ class Repl {
   private async ask(message: string): Promise<undefined> {
     const { json, verbose } = this.options
     const dim = paint(this.color, '2')
+    // The answer (and the rewritten question) come from a model: printed without escape sequences (_terminal.ts).
+    const text = new TerminalStream()
     const out = new WrappedWriter(this.width, (s) => process.stdout.write(s))
     const controller = new AbortController()
     this.current = controller
@@ -186,13 +198,15 @@ class Repl {
       result = await this.options.session.send(message, {
         signal: controller.signal,
         k: this.options.k,
+        filter: this.options.filter,
         onStandalone: (standalone, { warning }) => {
-          if (warning) process.stderr.write(`askpapers: ${warning}\n`)
-          if (verbose && !json && standalone !== message) process.stdout.write(`${hang(`(Searching for: ${standalone})`, this.width, '  ').map(dim).join('\n')}\n`)
+          if (warning) process.stderr.write(`askpapers: ${sanitize(warning)}\n`)
+          if (verbose && !json && standalone !== message) process.stdout.write(`${hang(`(Searching for: ${sanitize(standalone)})`, this.width, '  ').map(dim).join('\n')}\n`)
         },
-        ...(json ? {} : { onToken: (t: string) => out.write(t) }),
+        ...(json ? {} : { onToken: (t: string) => out.write(text.write(t)) }),
       })
     } catch (error) {
+      out.write(text.end())
       out.end()
       if (!controller.signal.aborted) throw error
       if (json) process.stderr.write('Cancelled.\n')
@@ -205,8 +219,9 @@ class Repl {
     if (turn) this.log.push(turn)
     if (json) printJson({ ...toJson(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) })
     else {
+      out.write(text.end())
       out.end()
-      process.stdout.write(`${formatReferences(result, { color: this.color, width: this.width })}\n\n`)
+      process.stdout.write(`${formatReferences(forTerminal(result), { color: this.color, width: this.width })}\n\n`)
     }
     await this.persist()
     return undefined
@@ -245,11 +260,12 @@ class Repl {
   }
 
   private sources(): undefined {
-    const { references, message, standalone } = this.lastTurn()
+    const turn = this.lastTurn()
     if (this.options.json) {
-      printJson({ command: 'sources', references: references.map(({ n, id, title, url, quote }) => ({ n, id, title, url: url ?? null, quote })) })
+      printJson({ command: 'sources', references: turn.references.map((r) => ({ n: r.n, id: r.id, title: r.title, url: r.url ?? null, quote: r.quote, ...citationFields(r) })) })
       return undefined
     }
+    const { references, message, standalone } = forTerminal(turn)
     const bold = paint(this.color, '1')
     const dim = paint(this.color, '2')
     // The rewrite of a follow-up is the question that was searched for; it is shown here, not above the answer.
@@ -260,7 +276,7 @@ class Repl {
     }
     const lines = [bold('Sources of the last answer')]
     for (const r of references) {
-      lines.push(...hang(`[${r.n}] ${r.title}${r.url ? ` ${r.url}` : ''} (${r.id})`, this.width, '    '))
+      lines.push(...hang(`[${r.n}] ${r.title}`, this.width, '    '), ...hang(citedAs(r), this.width, '    ', '    '))
       if (r.quote) lines.push(...hang(`“${r.quote}”`, this.width, '    ', '    ').map(dim))
     }
     lines.push(...searched)
@@ -278,16 +294,17 @@ class Repl {
       throw new AppError('BAD_INPUT', `There is no paper [${n}]: ${range}.`)
     }
     const paper = this.options.engine.index.records.get(ref.id)
-    const abstract = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
+    const plain = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
     if (this.options.json) {
-      printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract })
+      printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract: plain, ...citationFields(paper ?? ref) })
       return undefined
     }
+    const { title, id, abstract, cited } = forTerminal({ title: ref.title, id: ref.id, abstract: plain, cited: citedAs(paper ?? ref, { id: false }) })
     const bold = paint(this.color, '1')
     const lines = [
-      ...hang(`[${n}] ${ref.title}`, this.width, '    ').map(bold),
-      `    id: ${ref.id}`,
-      ...(ref.url ? [`    url: ${ref.url}`] : []),
+      ...hang(`[${n}] ${title}`, this.width, '    ').map(bold),
+      `    id: ${id}`,
+      ...hang(cited, this.width, '    ', '    '),
       '',
       ...hang(abstract, this.width, ''),
     ]
@@ -312,7 +329,7 @@ class Repl {
     try {
       await this.options.save?.()
     } catch (error) {
-      process.stderr.write(`askpapers: ${isAppError(error) ? error.message : String(error)} (the conversation goes on, unsaved).\n`)
+      process.stderr.write(`askpapers: ${sanitize(isAppError(error) ? error.message : String(error))} (the conversation goes on, unsaved).\n`)
     }
   }
 }

@@ -1,12 +1,13 @@
 import { defineCommand } from 'citty'
 import { fileURLToPath } from 'node:url'
 import { AppError } from '../errors.js'
-import cliProgress from 'cli-progress'
 import { OFFLINE_MODEL } from '../answer/answer.js'
 import { evaluateAnswers, formatAnswerReport, type AnswerReport } from '../eval/answers.js'
 import { evaluateRetrieval, formatTable, loadQuestions, resolveExpected, spreadSample } from '../eval/harness.js'
 import { checkReportPath, writeReport } from '../eval/report.js'
-import { indexArgs, llmArgs, openEngine, printJson } from './_shared.js'
+import { progress } from './_progress.js'
+import { indexArgs, llmArgs, openEngine, printJson, warnNoEffect } from './_shared.js'
+import { sanitize } from './_terminal.js'
 import { ensureIndexed } from './search.js'
 
 const DEFAULT_QUESTIONS = fileURLToPath(new URL('../../evals/questions.jsonl', import.meta.url))
@@ -30,6 +31,9 @@ export const evaluate = defineCommand({
     const split = args.split ?? 'all'
     if (!['dev', 'test', 'all'].includes(split)) throw new AppError('BAD_INPUT', `Unknown --split "${split}": use dev, test or all.`, { field: 'split' })
     const limit = parseLimit(args.limit)
+    if (!args.answers) {
+      for (const flag of ['llm', 'model'] as const) if (args[flag] !== undefined) warnNoEffect(`--${flag}`, 'without --answers (retrieval is measured without a chat model)', 'to measure answers too, add --answers')
+    }
     const inSplit = (await loadQuestions(args.questions ?? DEFAULT_QUESTIONS)).filter((q) => split === 'all' || q.split === split)
     const questions = limit === undefined ? inSplit : spreadSample(inSplit, limit)
     // Checked now rather than after minutes of evaluation.
@@ -40,20 +44,27 @@ export const evaluate = defineCommand({
       const retriever = await engine.retriever()
       const embedder = await engine.embedder()
       const expected = resolveExpected(questions, engine.index.records.values())
-      const report = await evaluateRetrieval(retriever, (q) => embedder.embeddings.embedQuery(q), questions, expected)
+      const retrieving = progress({ label: 'Retrieval', unit: 'questions' })
+      retrieving.start(questions.length)
+      let report: Awaited<ReturnType<typeof evaluateRetrieval>>
+      try {
+        report = await evaluateRetrieval(retriever, (q) => embedder.embeddings.embedQuery(q), questions, expected, { onProgress: (done) => retrieving.update(done) })
+      } finally {
+        retrieving.stop()
+      }
       const answerer = args.answers ? await engine.answerer() : undefined
       let answers: AnswerReport | undefined
       if (answerer) {
-        // An LLM takes seconds a question: say what runs, and show progress (nothing when stderr is no TTY).
+        // An LLM takes seconds a question: say what runs, and show progress (a line every few seconds when stderr is no TTY).
         if (answerer.model !== OFFLINE_MODEL) process.stderr.write(`Answering ${questions.length} questions with ${answerer.model}…\n`)
-        const bar = new cliProgress.SingleBar({ format: 'Answers {bar} {value}/{total} | ETA {eta_formatted}', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic)
-        bar.start(questions.length, 0)
+        const bar = progress({ label: 'Answers', unit: 'questions' })
+        bar.start(questions.length)
         try {
           answers = await evaluateAnswers(answerer, questions, expected, { onProgress: (done) => bar.update(done) })
         } finally {
           bar.stop()
         }
-        for (const f of answers.failed) process.stderr.write(`${f.id}: ${f.error}\n`)
+        for (const f of answers.failed) process.stderr.write(`${sanitize(`${f.id}: ${f.error}`)}\n`)
       }
       if (args.report) {
         const meta = {
@@ -72,8 +83,9 @@ export const evaluate = defineCommand({
         printJson({ split, questions: questions.length, table: report.table, perQuestion: report.perQuestion, latency: report.latency, ...(answers ? { answers } : {}) })
         return
       }
-      process.stdout.write(`Retrieval on ${questions.length} questions (split: ${split})\n\n${formatTable(report)}\n`)
-      if (answers && answerer) process.stdout.write(`\nAnswers (${answerer.model}, split: ${split})\n\n${formatAnswerReport(answers)}\n`)
+      // The question set is a file like any other input: its ids and texts are printed without escape sequences.
+      process.stdout.write(sanitize(`Retrieval on ${questions.length} questions (split: ${split})\n\n${formatTable(report)}\n`))
+      if (answers && answerer) process.stdout.write(sanitize(`\nAnswers (${answerer.model}, split: ${split})\n\n${formatAnswerReport(answers)}\n`))
     } finally {
       await engine.close()
     }

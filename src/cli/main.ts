@@ -1,17 +1,22 @@
-import { defineCommand, runCommand, showUsage } from 'citty'
+import { stripVTControlCharacters } from 'node:util'
+import { defineCommand, renderUsage, runCommand } from 'citty'
 import { isAppError, type ErrorCode } from '../errors.js'
+import { checkOptions, suggest } from './_args.js'
+import { sanitize, useColor } from './_terminal.js'
 import { ask } from './ask.js'
 import { chat } from './chat.js'
 import { evaluate } from './eval.js'
 import { ingest } from './ingest.js'
 import { mcp } from './mcp.js'
+import { migrate } from './migrate.js'
+import { papers } from './papers.js'
 import { repair } from './repair.js'
 import { search } from './search.js'
 import { serve } from './serve.js'
 
 const main = defineCommand({
   meta: { name: 'askpapers', version: '0.1.0', description: 'Cited answers from research-paper abstracts' },
-  subCommands: { ingest, repair, search, ask, chat, eval: evaluate, serve, mcp },
+  subCommands: { ingest, papers, repair, search, ask, chat, eval: evaluate, serve, mcp, migrate },
 })
 
 /** Exit codes by error kind, documented in the README. */
@@ -25,6 +30,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   INDEX_CORRUPT: 3,
   INDEX_LOCKED: 6,
   PROVIDER_UNAVAILABLE: 4,
+  STORE_UNAVAILABLE: 4,
   MODEL_MISSING: 4,
   TIMEOUT: 4,
 }
@@ -41,10 +47,11 @@ export async function runCli(argv: string[]): Promise<void> {
       return
     }
     const sub = argv[0] ?? ''
-    const commands = main.subCommands as Record<string, Parameters<typeof showUsage>[0]>
+    const commands = main.subCommands as Record<string, Command>
     const command = commands[sub]
     if (!command) {
-      process.stderr.write(`askpapers: unknown command "${sub}". Commands: ${Object.keys(commands).join(', ')}. Try askpapers --help.\n`)
+      const closest = suggest(sub, Object.keys(commands))
+      process.stderr.write(`askpapers: unknown command "${sanitize(sub)}"${closest ? `; did you mean ${closest}?` : '.'} Commands: ${Object.keys(commands).join(', ')}. Try askpapers --help.\n`)
       process.exitCode = 2
       return
     }
@@ -52,14 +59,27 @@ export async function runCli(argv: string[]): Promise<void> {
       await showUsage(command, main)
       return
     }
+    await checkOptions(command, argv.slice(1), `askpapers ${sub}`)
     await runCommand(command, { rawArgs: argv.slice(1) })
   } catch (error) {
     if (isAppError(error)) {
-      process.stderr.write(`askpapers: ${error.message}\n`)
+      process.stderr.write(`askpapers: ${sanitize(error.message)}\n`)
       process.exitCode = EXIT_CODES[error.code]
+    } else if (error instanceof Error && error.name === 'CLIError') {
+      // citty's own argument errors ("Missing required positional argument: ID"): a usage error, no stack.
+      process.stderr.write(`askpapers: ${sanitize(error.message)}; askpapers ${sanitize(argv[0] ?? '')} --help shows the usage.\n`)
+      process.exitCode = 2
     } else {
       process.stderr.write(`askpapers: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`)
       process.exitCode = 1
     }
   }
+}
+
+type Command = Parameters<typeof renderUsage>[0]
+
+/** citty's usage, without its colours when stdout is no terminal or NO_COLOR is set (citty only checks NO_COLOR=1). */
+async function showUsage(command: Command, parent?: Command): Promise<void> {
+  const usage = await renderUsage(command, parent)
+  process.stdout.write(`${useColor() ? usage : stripVTControlCharacters(usage)}\n\n`)
 }

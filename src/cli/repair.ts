@@ -4,7 +4,8 @@ import { embedderConfig } from '../engine.js'
 import { DEFAULT_CHUNKING } from '../index/chunk.js'
 import { createEmbedder, type Embedder, type EmbedderInfo } from '../index/embedders/index.js'
 import { repairIndex } from '../index/store.js'
-import { indexArgs, ingestProgress, lockOptions, printJson, writeArgs } from './_shared.js'
+import { sanitize } from './_terminal.js'
+import { indexArgs, ingestProgress, lockOptions, printJson, warnInertModels, writeArgs } from './_shared.js'
 
 export const repair = defineCommand({
   meta: { name: 'repair', description: 'Rebuild a damaged index from whatever is intact (records, vectors whose checksum holds); re-embeds only the rest' },
@@ -15,6 +16,7 @@ export const repair = defineCommand({
   },
   async run({ args }) {
     const config = loadConfig(process.env, { dataDir: args['data-dir'], embedder: args.embedder, embedModel: args['embed-model'] })
+    warnInertModels(config, args)
     const progress = ingestProgress('Re-embedding')
     let embedder: Embedder | undefined
     try {
@@ -30,7 +32,7 @@ export const repair = defineCommand({
       if (args.json) printJson(report)
       else if (report.action === 'intact') process.stdout.write(`The index in ${config.dataDir} is intact (${report.generation}, ${report.papers} papers): nothing to repair.\n`)
       else {
-        for (const d of report.damage) process.stderr.write(`damaged: ${d}\n`)
+        for (const d of report.damage) process.stderr.write(`damaged: ${sanitize(d)}\n`)
         process.stdout.write(
           report.action === 'pointed'
             ? `Repaired ${config.dataDir}: CURRENT now names ${report.generation} (${report.papers} papers), the newest complete generation.\n`

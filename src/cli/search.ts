@@ -2,7 +2,9 @@ import { defineCommand } from 'citty'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
 import type { SearchHit, SearchMode } from '../retrieve/hybrid.js'
-import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson } from './_shared.js'
+import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { forTerminal } from './_terminal.js'
 
 export const search = defineCommand({
   meta: { name: 'search', description: 'Find the papers that bear on a question (hybrid keyword + dense search)' },
@@ -11,18 +13,22 @@ export const search = defineCommand({
     question: { type: 'positional', required: false, description: 'The question, in quotes' },
     k: { type: 'string', alias: 'k', description: 'Number of papers (default 5)' },
     mode: { type: 'string', description: 'hybrid (default) | keyword | dense' },
+    ...filterArgs,
     stdin: { type: 'boolean', description: 'Read one question per line from stdin' },
     json: { type: 'boolean', description: 'JSON output (one line per question with --stdin)' },
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     const k = parseK(args.k)
     const mode = parseMode(args.mode)
+    const filter = parseFilterFlags(args, rawArgs)
     if (!args.stdin) checkQuestion(args.question)
+    else if (args.question !== undefined) warnNoEffect(`The question "${args.question}"`, 'with --stdin (the questions are read from stdin)')
     const engine = await openEngine(args)
     try {
       await ensureIndexed(engine)
+      checkFilter(engine, filter)
       const retriever = await engine.retriever()
-      const one = async (question: string) => toJson(question, (await retriever.search(question, { k, mode })).hits)
+      const one = async (question: string) => toJson(question, (await retriever.search(question, { k, mode, filter })).hits)
       if (!args.stdin) {
         const result = await one(checkQuestion(args.question))
         if (args.json) printJson(result)
@@ -75,7 +81,8 @@ function toJson(query: string, hits: SearchHit[]): SearchJson {
   }
 }
 
-function printHuman({ query, results }: SearchJson): void {
+function printHuman(result: SearchJson): void {
+  const { query, results } = forTerminal(result)
   const lines = [`Results for: ${query}`]
   if (results.length === 0) lines.push('  No paper matches.')
   results.forEach((r, i) => {

@@ -1,6 +1,10 @@
+import { hostname } from 'node:os'
+import { isIP } from 'node:net'
 import { defineCommand } from 'citty'
 import { createApp, engineDeps, listen, loadServerConfig } from '../server/index.js'
+import { chatModelProblem } from './_preflight.js'
 import { indexArgs, llmArgs, openEngine } from './_shared.js'
+import { sanitize } from './_terminal.js'
 import { ensureIndexed } from './search.js'
 
 export const serve = defineCommand({
@@ -20,6 +24,8 @@ export const serve = defineCommand({
       const app = createApp({
         ...deps,
         apiKey: settings.apiKey,
+        // Besides IP literals and localhost: the names this machine and its bind address go by.
+        allowedHosts: [...settings.allowedHosts, hostname(), ...(isIP(settings.host) === 0 ? [settings.host] : [])],
         corsOrigins: settings.corsOrigins,
         requestTimeoutMs: settings.requestTimeoutMs,
         sessionTtlMs: settings.sessionTtlMs,
@@ -30,6 +36,8 @@ export const serve = defineCommand({
       if (!settings.apiKey && !isLoopback(settings.host)) {
         process.stderr.write(`Warning: listening on ${settings.host} without an API key; set ASKPAPERS_API_KEY to require one.\n`)
       }
+      const problem = await chatModelProblem(engine.config, deps.provider)
+      if (problem) process.stderr.write(`${sanitize(`Warning: ${problem} Until then answers fail with 503; search, the papers and /health work.`)}\n`)
       process.stderr.write(`${deps.index.papers.size} papers, answers by ${deps.answerer.model}. Ctrl-C or SIGTERM stops.\n`)
       process.stdout.write(`askpapers listening on ${server.url}\n`)
       const signal = await once(['SIGTERM', 'SIGINT'])

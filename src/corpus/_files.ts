@@ -3,10 +3,16 @@ import { extname, join } from 'node:path'
 import { AppError } from '../errors.js'
 import { parseCsv } from './_csv.js'
 import { parseJsonLines } from './_jsonl.js'
-import { mergePapers } from './_merge.js'
+import { mergePapers, type MergeConflict } from './_merge.js'
 import { formatProblem } from './_problem.js'
-import { parseSeedPage } from './_seed.js'
+import { checkIndexable } from './_record.js'
+import { isSeedPage, parseSeedPage } from './_seed.js'
 import type { ParseResult } from './types.js'
+
+export interface LoadResult extends ParseResult {
+  /** Duplicates whose text differs from the record kept (the first read). */
+  conflicts: MergeConflict[]
+}
 
 type Format = 'jsonl' | 'csv' | 'seed'
 
@@ -19,17 +25,24 @@ const FORMAT_BY_EXTENSION: Record<string, Format> = {
 }
 const SUPPORTED = '.jsonl, .ndjson or .json (JSON lines), .csv (with a header row), .txt (a listing page)'
 
-/** Every file in `paths` (directories: their supported files, sorted), merged into one record per paper. */
-export async function loadPapers(paths: readonly string[]): Promise<ParseResult> {
+/**
+ * Every file in `paths` (directories: their supported files, sorted), merged into one record per
+ * paper. Records too thin to be a paper (`checkIndexable`) are reported, not returned.
+ */
+export async function loadPapers(paths: readonly string[]): Promise<LoadResult> {
   const all: ParseResult = { papers: [], problems: [] }
   for (const path of paths) {
     const { papers, problems } = await parseFile(path)
-    all.papers.push(...papers)
-    all.problems.push(...problems)
+    const checked = checkIndexable(papers)
+    all.papers.push(...checked.papers)
+    // File by file (a directory's in name order), each file's by line.
+    all.problems.push(...[...problems, ...checked.problems].sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : a.line - b.line)))
   }
   // A file named twice (itself and via its directory) is one input: its problems are reported once.
   const problems = [...new Map(all.problems.map((p) => [formatProblem(p), p])).values()]
-  return { papers: mergePapers(all.papers), problems }
+  const conflicts: MergeConflict[] = []
+  const papers = mergePapers(all.papers, conflicts)
+  return { papers, problems, conflicts: [...new Map(conflicts.map((c) => [`${c.id}\n${c.source}`, c])).values()] }
 }
 
 /** One file by its format, records as listed (not de-duplicated); a directory reads each supported file in it. */
@@ -59,11 +72,21 @@ async function parseDirectory(dir: string): Promise<ParseResult> {
   if (files.length === 0) throw new AppError('EMPTY_FILE', `${dir}: no supported files (${SUPPORTED})`)
   const all: ParseResult = { papers: [], problems: [] }
   for (const name of files) {
-    const { papers, problems } = await parseFile(join(dir, name))
+    // One bad file (empty, not in its format) is reported and the others are read.
+    const { papers, problems } = await parseFile(join(dir, name)).catch(wholeFileProblem(join(dir, name)))
     all.papers.push(...papers)
     all.problems.push(...problems)
   }
   return all
+}
+
+function wholeFileProblem(file: string): (error: unknown) => ParseResult {
+  return (error) => {
+    if (!(error instanceof AppError) || (error.code !== 'EMPTY_FILE' && error.code !== 'UNKNOWN_FORMAT')) throw error
+    const prefix = `${file}: `
+    const reason = error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message
+    return { papers: [], problems: [{ file, line: 0, reason: `${reason}; file skipped` }] }
+  }
 }
 
 function detectFormat(path: string, text: string): Format {
@@ -74,6 +97,10 @@ function detectFormat(path: string, text: string): Format {
   }
   // JSON lines saved under another name (data.txt, a file with no extension) are still JSON lines.
   if (byExtension !== 'csv' && firstChar === '{') return 'jsonl'
+  // Any text splits into "titles" and "abstracts": only a page with the listing's own marks is one.
+  if (byExtension === 'seed' && !isSeedPage(text)) {
+    throw new AppError('UNKNOWN_FORMAT', `${path}: not a listing page (no "Daily Papers" page text nor "• N authors" / "·" / date lines); supported: ${SUPPORTED}`)
+  }
   if (byExtension !== undefined) return byExtension
   throw new AppError('UNKNOWN_FORMAT', `${path}: unknown format; supported: ${SUPPORTED}`)
 }

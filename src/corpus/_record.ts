@@ -3,6 +3,10 @@ import type { Paper, ParseResult } from './types.js'
 
 export const MAX_TITLE_CHARS = 1_000
 export const MAX_ABSTRACT_CHARS = 20_000
+/** Fewer words than this is no abstract (a note, a stray line); the shortest seed abstract has 75. */
+export const MIN_ABSTRACT_WORDS = 8
+/** A one-word title is a heading or a mis-read line, not a paper's title; the shortest seed title has 3. */
+export const MIN_TITLE_WORDS = 2
 
 /** What a parser read for one record, before validation and normalisation. */
 export interface Draft {
@@ -52,4 +56,19 @@ export function buildPaper(draft: Draft, source: string): Paper {
   if (draft.upvotes !== undefined) extra.upvotes = draft.upvotes
   const id = normaliseWhitespace(draft.id ?? '')
   return { id: id === '' ? paperId(title) : id, title, abstract, ...extra, sources: [source] }
+}
+
+const words = (text: string): number => text.split(/\s+/).filter((w) => /[\p{L}\p{N}]/u.test(w)).length
+
+/** Splits parsed records into those that can be indexed and problems for those too thin to be a paper. */
+export function checkIndexable(papers: readonly Paper[]): ParseResult {
+  const result: ParseResult = { papers: [], problems: [] }
+  for (const paper of papers) {
+    const [file = '', line = '0'] = (paper.sources[0] ?? '').split(/:(?=\d+$)/)
+    const problem = (reason: string): void => void result.problems.push({ file, line: Number(line), reason })
+    if (words(paper.title) < MIN_TITLE_WORDS) problem(`title "${paper.title}" is one word; a paper's title has at least ${MIN_TITLE_WORDS}`)
+    else if (words(paper.abstract) < MIN_ABSTRACT_WORDS) problem(`abstract of ${words(paper.abstract)} word(s); an abstract has at least ${MIN_ABSTRACT_WORDS}`)
+    else result.papers.push(paper)
+  }
+  return result
 }

@@ -33,6 +33,16 @@ export const isChromeLine = (line: string): boolean => {
   return CHROME_LINES.has(line.toLowerCase()) || (date !== null && date[2] === undefined)
 }
 
+/**
+ * A line only a listing page has: its navigation text (not the bare "New" a note may hold), glued or
+ * not, or a metadata line (`• N authors`, `·`). A `.txt` without one is not read as a listing.
+ */
+export const isPageMark = (line: string): boolean =>
+  (CHROME_LINES.has(line.toLowerCase()) && line.toLowerCase() !== 'new') ||
+  GLUED_CHROME.some((chrome) => line.startsWith(chrome)) ||
+  AUTHORS_LINE.test(line) ||
+  line === MIDDOT
+
 export function stripGluedChrome(title: string): string {
   for (const chrome of GLUED_CHROME) {
     // Only when a title starts right after it, so "Subscriber churn …" stays whole.

@@ -1,5 +1,5 @@
 import { collect } from './_record.js'
-import { MIDDOT, isAuthorsLine, isChromeLine, isDateLine, readMeta, stripGluedChrome } from './_seed-lines.js'
+import { MIDDOT, isAuthorsLine, isChromeLine, isDateLine, isPageMark, readMeta, stripGluedChrome } from './_seed-lines.js'
 import { normaliseWhitespace } from './_text.js'
 import type { ParseResult } from './types.js'
 
@@ -21,6 +21,11 @@ interface Unit {
 interface Page {
   blocks: boolean
   units: Unit[]
+}
+
+/** Whether the text has the marks of a "Daily Papers" listing page (`isPageMark`) anywhere. */
+export function isSeedPage(text: string): boolean {
+  return text.split(/\r\n|\r|\n/).some((raw) => isPageMark(normaliseWhitespace(raw.replace(/^\uFEFF/, ''))))
 }
 
 export function detectSeedLayout(text: string): SeedLayout {

@@ -19,6 +19,7 @@ export interface Paper {
 /** A record that could not be read, reported as `file:line: reason`. */
 export interface ParseProblem {
   file: string
+  /** 1-based; 0 when the problem is the whole file (empty, unknown format). */
   line: number
   reason: string
 }

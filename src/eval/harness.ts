@@ -97,6 +97,8 @@ export interface RetrievalEvalOptions {
   modes?: SearchMode[]
   /** Milliseconds since some epoch, for the latency figures. */
   now?: () => number
+  /** After each question: how many of `questions` are done. */
+  onProgress?: (done: number, total: number) => void
 }
 
 /**
@@ -109,7 +111,7 @@ export async function evaluateRetrieval(
   embedQuery: (q: string) => Promise<number[]>,
   questions: EvalQuestion[],
   expected: Map<string, string[]>,
-  { modes = ['keyword', 'dense', 'hybrid'], now = () => performance.now() }: RetrievalEvalOptions = {},
+  { modes = ['keyword', 'dense', 'hybrid'], now = () => performance.now(), onProgress }: RetrievalEvalOptions = {},
 ): Promise<RetrievalReport> {
   const perQuestion: RetrievalReport['perQuestion'] = []
   const embedTimes: number[] = []
@@ -126,7 +128,8 @@ export async function evaluateRetrieval(
       sums.set(key, row)
     }
   }
-  for (const q of questions) {
+  for (const [i, q] of questions.entries()) {
+    onProgress?.(i, questions.length)
     const relevant = expected.get(q.id) ?? []
     if (relevant.length === 0) continue
     const embedStarted = now()
@@ -148,6 +151,7 @@ export async function evaluateRetrieval(
       perQuestion.push({ id: q.id, kind: q.kind, mode, ranked, relevant, rank: first < 0 ? null : first + 1, ms: round2(ms) })
     }
   }
+  onProgress?.(questions.length, questions.length)
   const table = {} as RetrievalReport['table']
   for (const [key, row] of sums) {
     const [mode, kind] = key.split('\u0000') as [SearchMode, string]

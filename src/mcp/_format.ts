@@ -1,4 +1,6 @@
 import type { AnswerJson } from '../answer/answer.js'
+import { splitSentences } from '../answer/sentences.js'
+import { authorLine, citationFields, linkLabel, paperLink, paperYear } from '../corpus/index.js'
 import type { StoredPaper } from '../index/store.js'
 
 // What a model reads: the tools' `content`, as Markdown. `structuredContent` carries the same as JSON.
@@ -25,12 +27,13 @@ export function formatAnswer(a: AnswerJson): string {
     if (a.notFound && a.notFound !== a.answer) lines.push('', a.notFound)
     if (a.related && a.related.length > 0) {
       lines.push('', 'Closest papers (they do not answer it, but may help):')
-      for (const r of a.related) lines.push(`- ${r.title}${r.url ? ` <${r.url}>` : ''} (id ${r.id})`)
+      for (const r of a.related) lines.push(`- ${r.title}${r.link.kind === 'search' ? `: no link in the source; search by title: <${r.link.url}>` : ` <${r.link.url}>`} (id ${r.id})`)
     }
   } else if (a.references.length > 0) {
     lines.push('', 'References:')
     for (const ref of a.references) {
-      lines.push(`[${ref.n}] ${ref.title}${ref.url ? ` <${ref.url}>` : ''} (id ${ref.id})`)
+      const where = ref.link.kind === 'search' ? `no link in the source; search by title: <${ref.link.url}>` : `<${ref.link.url}>`
+      lines.push(`[${ref.n}] ${ref.title}. ${ref.byline}${ref.year !== undefined ? `, ${ref.year}` : ''}. ${where} (id ${ref.id})`)
       if (ref.quote) lines.push(`    > ${ref.quote}`)
     }
   }
@@ -46,9 +49,19 @@ export function formatAnswer(a: AnswerJson): string {
   return lines.join('\n')
 }
 
-/** A paper as Markdown: title, what is known of it, the (cleaned) abstract. */
+/** A paper as Markdown: title, what is known of it (what the source lacks said so), the (cleaned) abstract. */
 export function formatPaper(p: Omit<StoredPaper, 'contentHash'>): string {
-  const authors = p.authors?.join(', ') ?? (p.authorCount ? `${p.authorCount} authors` : undefined)
-  const facts = [`- id: ${p.id}`, authors && `- authors: ${authors}`, p.date && `- date: ${p.date}`, p.url && `- url: <${p.url}>`].filter(Boolean)
+  const year = paperYear(p)
+  const facts = [`- id: ${p.id}`, `- authors: ${authorLine(p)}`, p.date && `- date: ${p.date}`, year !== undefined && `- year: ${year}`, `- link: ${linkLabel(paperLink(p))}`].filter(Boolean)
   return [`# ${p.title}`, '', ...facts, '', p.plainAbstract || p.abstract].join('\n')
+}
+
+/**
+ * A paper record as GET /v1/papers/{id} and get_paper return it: the stored record, how to cite it
+ * (`citationFields`), and the sentences of its abstract that answers quote from.
+ */
+export function paperJson(paper: StoredPaper) {
+  const { contentHash: _hash, ...record } = paper
+  const { authors: _authors, authorCount: _count, ...cite } = citationFields(paper)
+  return { ...record, ...cite, sentences: splitSentences(paper.plainAbstract) }
 }

@@ -4,8 +4,9 @@ import { toAnswerJson, type Answerer } from '../answer/answer.js'
 import { checkSearchableQuestion } from '../config.js'
 import { AppError, isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/store.js'
+import { buildFilter } from '../retrieve/filter.js'
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { formatAnswer, formatPaper, formatResults, type SearchJson } from './_format.js'
+import { formatAnswer, formatPaper, formatResults, paperJson, type SearchJson } from './_format.js'
 import { AskInput, AskOutput, PaperInput, PaperOutput, SearchInput, SearchOutput } from './_schemas.js'
 
 /** What the tools run on: the engine's retriever, answerer and papers (as the HTTP API holds them). */
@@ -53,11 +54,12 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
       outputSchema: SearchOutput,
       annotations: READ_ONLY,
     },
-    ({ query, k, mode }, extra) =>
+    ({ query, k, mode, year, sources, ids }, extra) =>
       run(extra.signal, async (aborted) => {
         const text = checkSearchableQuestion(query, 'query')
+        const filter = buildFilter({ year, sources, ids }, { year: 'year' })
         const { retriever } = await engine
-        const { hits } = await untilAborted(retriever.search(text, { k, mode }), aborted)
+        const { hits } = await untilAborted(retriever.search(text, { k, mode, filter }), aborted)
         const json: SearchJson = { query: text, results: hits.map(searchResult) }
         return { content: [{ type: 'text', text: formatResults(json) }], structuredContent: { ...json } }
       }),
@@ -73,14 +75,15 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
       outputSchema: AskOutput,
       annotations: READ_ONLY,
     },
-    ({ question, k }, extra) => {
+    ({ question, k, year, sources, ids }, extra) => {
       let found: SearchHit[] | undefined
       return run(
         extra.signal,
         async (aborted) => {
           const text = checkSearchableQuestion(question, 'question')
+          const filter = buildFilter({ year, sources, ids }, { year: 'year' })
           const { answerer } = await engine
-          const result = await untilAborted(answerer.ask(text, { signal: aborted, onRetrieval: (hits) => (found = hits), ...(k ? { k } : {}) }), aborted)
+          const result = await untilAborted(answerer.ask(text, { signal: aborted, filter, onRetrieval: (hits) => (found = hits), ...(k ? { k } : {}) }), aborted)
           const json = toAnswerJson(result)
           return { content: [{ type: 'text', text: formatAnswer(json) }], structuredContent: { ...json } }
         },
@@ -176,11 +179,10 @@ function rpcError(code: number, message: string, data?: unknown): Error {
 }
 
 /** The record GET /v1/papers/{id} returns. */
-function paperRecord(papers: ReadonlyMap<string, StoredPaper>, id: string): Omit<StoredPaper, 'contentHash'> {
+function paperRecord(papers: ReadonlyMap<string, StoredPaper>, id: string): ReturnType<typeof paperJson> {
   const paper = papers.get(id)
   if (!paper) throw new AppError('NOT_FOUND', notFound(id), { field: 'id' })
-  const { contentHash: _hash, ...record } = paper
-  return record
+  return paperJson(paper)
 }
 
 const notFound = (id: string): string => `No paper with id "${id}" in the index.`

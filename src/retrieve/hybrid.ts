@@ -1,4 +1,5 @@
 import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/store.js'
+import { noMatch } from './filter.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'
 
@@ -54,7 +55,9 @@ export type EmbedQuery = (text: string) => Promise<number[]>
 export interface SearchOptions {
   k?: number
   mode?: SearchMode
-  /** Only papers matching every condition, in both legs. */
+  /** Only papers matching every condition, in both legs (BM25's statistics stay the whole corpus's). */
+  filter?: PaperFilter | undefined
+  /** The same as `filter` (the name the store contract's design used). */
   filters?: PaperFilter | undefined
 }
 
@@ -89,7 +92,10 @@ export class Retriever {
     return new Map([...chunks].map(([id, list]) => [id, list.map((chunk) => ({ chunk, similarity: sims.get(chunk.id) ?? 0 }))]))
   }
 
-  async search(query: string, { k = 5, mode = 'hybrid', filters }: SearchOptions = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
+  async search(query: string, { k = 5, mode = 'hybrid', filter: given, filters: alias }: SearchOptions = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
+    const filters = given ?? alias
+    // Before the embedding: a filter nothing matches is the caller's mistake, not an empty result.
+    if (filters && (await this.corpus.paperIds(filters)).length === 0) throw noMatch(filters)
     let embedMs = 0
     let queryVector: number[] | undefined
     if (mode !== 'keyword') {

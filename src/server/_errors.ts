@@ -4,7 +4,18 @@ import type { ZodError } from 'zod'
 import { isAppError, type ErrorCode } from '../errors.js'
 
 /** The codes an HTTP caller can see: the application's own, plus those only HTTP has. */
-export type ApiErrorCode = ErrorCode | 'UNAUTHORIZED' | 'UNSUPPORTED_MEDIA_TYPE' | 'PAYLOAD_TOO_LARGE' | 'SESSION_BUSY' | 'CANCELLED' | 'INTERNAL'
+export type ApiErrorCode =
+  | ErrorCode
+  | 'UNAUTHORIZED'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'SESSION_BUSY'
+  | 'CANCELLED'
+  | 'INTERNAL'
+  /** A known route asked with a method it does not serve (405, with Allow). */
+  | 'METHOD_NOT_ALLOWED'
+  /** A Host header the server does not answer to, without an API key (403): DNS rebinding. */
+  | 'HOST_NOT_ALLOWED'
 
 export interface ErrorBody {
   error: { code: ApiErrorCode; message: string; field?: string }
@@ -18,14 +29,22 @@ export class ApiError extends Error {
   readonly field: string | undefined
   /** Top-level members added to the error body, e.g. the papers found before the LLM failed. */
   readonly extra: Record<string, unknown>
+  /** Response headers that belong to the error, e.g. Allow on a 405. */
+  readonly headers: Record<string, string>
 
-  constructor(status: ContentfulStatusCode, code: ApiErrorCode, message: string, { field, extra = {}, cause }: { field?: string | undefined; extra?: Record<string, unknown>; cause?: unknown } = {}) {
+  constructor(
+    status: ContentfulStatusCode,
+    code: ApiErrorCode,
+    message: string,
+    { field, extra = {}, headers = {}, cause }: { field?: string | undefined; extra?: Record<string, unknown>; headers?: Record<string, string>; cause?: unknown } = {},
+  ) {
     super(message, { cause })
     this.name = 'ApiError'
     this.status = status
     this.code = code
     this.field = field
     this.extra = extra
+    this.headers = headers
   }
 
   body(): ErrorBody {
@@ -42,6 +61,7 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   // Raised per request only by the LLM (a rejected API key): answering is unavailable, search is not.
   CONFIG: 503,
   PROVIDER_UNAVAILABLE: 503,
+  STORE_UNAVAILABLE: 503,
   MODEL_MISSING: 503,
   TIMEOUT: 504,
   EMBEDDER_MISMATCH: 500,
@@ -51,7 +71,10 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
 
 /** The one mapping from anything thrown to what the caller sees; unknown errors say nothing of their insides. */
 export function toApiError(error: unknown, extra: Record<string, unknown> = {}): ApiError {
-  if (error instanceof ApiError) return Object.keys(extra).length === 0 ? error : new ApiError(error.status, error.code, error.message, { field: error.field, extra: { ...error.extra, ...extra }, cause: error.cause })
+  if (error instanceof ApiError) {
+    if (Object.keys(extra).length === 0) return error
+    return new ApiError(error.status, error.code, error.message, { field: error.field, extra: { ...error.extra, ...extra }, headers: error.headers, cause: error.cause })
+  }
   if (isAppError(error)) return new ApiError(STATUS[error.code], error.code, error.message, { field: error.field, extra, cause: error })
   if (error instanceof HTTPException) return fromHttpException(error)
   return new ApiError(500, 'INTERNAL', 'Unexpected server error; the server log has the details.', { extra, cause: error })

@@ -1,4 +1,5 @@
 import { z } from '@hono/zod-openapi'
+import { K_RANGE_MESSAGE, MAX_K } from '../config.js'
 import { AnswerResponse, ChatResponse } from './_schemas.js'
 
 // The OpenAI Chat Completions wire format, as far as askpapers speaks it: one set of zod schemas
@@ -113,6 +114,15 @@ export const ChatCompletionRequest = z
     max_tokens: tokens('max_tokens').openapi({ description: IGNORED }),
     max_completion_tokens: tokens('max_completion_tokens').openapi({ description: IGNORED }),
     n: z.literal(1, { error: 'askpapers gives one answer per request: n must be 1.' }).nullable().optional(),
+    // Not OpenAI's: the openai clients send it as an extra body field (extra_body={"k": 8}).
+    k: z
+      .number({ error: K_RANGE_MESSAGE })
+      .int({ error: K_RANGE_MESSAGE })
+      .min(1, { error: K_RANGE_MESSAGE })
+      .max(MAX_K, { error: K_RANGE_MESSAGE })
+      .nullable()
+      .optional()
+      .openapi({ description: `askpapers' own: papers to retrieve, 1 to ${MAX_K} (default 5), as in /v1/ask.` }),
   })
   .openapi('ChatCompletionRequest')
 

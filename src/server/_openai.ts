@@ -10,9 +10,11 @@ import type { Prompts } from '../answer/prompts.js'
 import { estimateTokens, type ChatProvider } from '../answer/providers.js'
 import { ChatSession, condenseOffline, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
 import { checkQuestionText } from '../config.js'
+import { paperLink } from '../corpus/index.js'
 import { isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/store.js'
 import type { AppEnv } from './app.js'
+import { requestPath } from './_guards.js'
 import { ApiError, toApiError } from './_errors.js'
 import {
   ChatCompletion,
@@ -106,7 +108,7 @@ export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provi
           topP: request.top_p ?? undefined,
           maxTokens: request.max_completion_tokens ?? request.max_tokens ?? undefined,
         }
-        const result = await session.send(question, { ...hooks, sampling })
+        const result = await session.send(question, { ...hooks, sampling, ...(request.k ? { k: request.k } : {}) })
         remembered.add(question, result, at)
         return result
       }
@@ -178,7 +180,7 @@ function streamCompletion(c: Context<AppEnv>, reply: Reply, includeUsage: boolea
       send('[DONE]')
     } catch (error) {
       const failure = failed(error, signal)
-      if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${c.req.path}: ${describe(failure.cause)}`)
+      if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${requestPath(c)}: ${describe(failure.cause)}`)
       send(openAIErrorBody(failure))
     } finally {
       await writing
@@ -224,17 +226,14 @@ function citationFields(reply: Reply, result: ChatTurnResult): Pick<z.infer<type
   }
 }
 
-const ARXIV_ID = /^(?:arxiv:)?(\d{4}\.\d{4,5}(?:v\d+)?|[a-z-]+(?:\.[A-Z]{2})?\/\d{7}(?:v\d+)?)$/i
-
 /**
- * A URL for every cited paper, since clients expect one: its own url; else its arXiv page when the
- * id is an arXiv id; else `askpapers://paper/<id>`, which names the paper without pointing at the
- * network (GET /v1/papers/<id> has the record).
+ * A URL for every cited paper, since clients expect one: its own url; else its arXiv or DOI page
+ * when the id is one (`paperLink`); else `askpapers://paper/<id>`, which names the paper without
+ * pointing at the network (GET /v1/papers/<id> has the record; `askpapers.references[].link` a title search).
  */
 export function paperUrl({ id, url }: Pick<Reference, 'id' | 'url'>): string {
-  if (url) return url
-  const arxiv = ARXIV_ID.exec(id)?.[1]
-  return arxiv ? `https://arxiv.org/abs/${arxiv}` : `askpapers://paper/${encodeURIComponent(id)}`
+  const link = paperLink({ id, title: '', url })
+  return link.kind === 'search' ? `askpapers://paper/${encodeURIComponent(id)}` : link.url
 }
 
 /**

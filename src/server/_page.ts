@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto'
+import { readFileSync } from 'node:fs'
 
-// The page at GET /: one HTML document with inline CSS and JS, no dependencies. It is a module
-// (not a .html file) so `tsc` carries it into dist/. Everything from the server is put into the
-// page with textContent, never as HTML: abstracts and answers are untrusted text.
+// The page at GET /: one HTML document with inline CSS and JS, no dependencies, under a CSP that
+// runs only its own script and style (by hash). The script lives in ./page/ (see SCRIPT).
 
 const STYLE = `
 :root { color-scheme: light dark; --fg: #1d2330; --muted: #5d6678; --line: #d9dde5; --bg: #f7f8fa; --card: #fff; --accent: #2456c8; --accent-bg: #e8eefc; --err: #a32020; --err-bg: #fdeeee; }
@@ -45,258 +45,86 @@ textarea { flex: 1; font: inherit; resize: vertical; min-height: 48px; max-heigh
 #send { padding: 10px 18px; border: 0; border-radius: 8px; background: var(--accent); color: var(--card); font-weight: 600; }
 #send:disabled { opacity: .5; cursor: default; }
 .hint { color: var(--muted); font-size: .8rem; max-width: 780px; margin: 6px auto 0; }
+header nav { display: flex; gap: 14px; }
+.linkish:disabled { color: var(--muted); cursor: default; text-decoration: none; }
+.cite-run { white-space: nowrap; }
+.refs .title { background: none; border: 0; padding: 0; color: var(--fg); text-align: left; text-decoration: underline; text-decoration-color: var(--line); text-underline-offset: 3px; }
+.refs .title:hover { text-decoration-color: var(--accent); }
+.refs .num { background: none; border: 0; padding: 0; }
+.refs .facts { display: block; color: var(--muted); font-size: .82rem; margin: 2px 0 0 28px; }
+.refs .facts a, #panel a { color: var(--accent); }
+.copy { font-size: .8rem; }
+.copied pre { white-space: pre-wrap; font-size: .78rem; background: var(--bg); border: 1px solid var(--line); border-radius: 6px; padding: 8px; user-select: all; }
+#intro { margin-top: 20px; background: var(--card); border: 1px solid var(--line); border-radius: 10px; padding: 14px 16px; }
+#intro p { margin: 0 0 6px; }
+#corpus { font-weight: 600; }
+#examples { list-style: none; padding: 0; margin: 8px 0 0; display: flex; flex-direction: column; gap: 6px; }
+.example { background: var(--accent-bg); color: var(--accent); border: 1px solid var(--accent); border-radius: 8px; padding: 6px 10px; text-align: left; }
+#panel { position: fixed; top: 0; right: 0; bottom: 0; width: min(460px, 100vw); overflow-y: auto; z-index: 10; background: var(--card); border-left: 1px solid var(--line); box-shadow: -6px 0 18px rgba(0,0,0,.12); padding: 16px 18px 24px; }
+#panel h2 { font-size: 1.1rem; margin: 0; }
+#panel h3 { font-size: .95rem; margin: 14px 0 0; }
+#panel .byline { color: var(--muted); margin: 6px 0 0; font-size: .9rem; }
+.panel-head { display: flex; gap: 12px; align-items: flex-start; justify-content: space-between; }
+#panel-abstract p { margin: 6px 0 0; }
+mark { background: #fff1a8; color: #1d2330; border-radius: 3px; padding: 0 1px; }
+#settings { max-width: 780px; margin: 6px auto 0; font-size: .85rem; color: var(--muted); }
+#settings summary { cursor: pointer; }
+#settings label { display: inline-flex; gap: 6px; align-items: center; margin: 6px 14px 0 0; }
+#settings input { font: inherit; width: 6.5em; padding: 2px 6px; border: 1px solid var(--line); border-radius: 5px; background: var(--card); color: var(--fg); }
+#settings #source { width: 14em; }
 `
 
-const SCRIPT = `
-'use strict'
-const $ = (selector) => document.querySelector(selector)
-const el = (tag, className, text) => {
-  const node = document.createElement(tag)
-  if (className) node.className = className
-  if (text !== undefined) node.textContent = text
-  return node
-}
-const KEY = 'askpapers.apiKey'
-const form = $('#ask'), input = $('#question'), send = $('#send'), log = $('#log'), keyRow = $('#keyrow'), keyInput = $('#apikey')
-let sessionId = null
-let running = null
-let turns = 0
-
-keyInput.value = sessionStorage.getItem(KEY) || ''
-keyRow.hidden = document.body.dataset.needsKey !== 'true'
-keyInput.addEventListener('change', () => sessionStorage.setItem(KEY, keyInput.value.trim()))
-$('#new').addEventListener('click', () => {
-  if (running) running.abort()
-  sessionId = null
-  log.replaceChildren()
-  input.focus()
-})
-input.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
-    event.preventDefault()
-    form.requestSubmit()
-  }
-})
-form.addEventListener('submit', (event) => {
-  event.preventDefault()
-  if (running) return running.abort()
-  const question = input.value.trim()
-  if (!question) return
-  input.value = ''
-  void ask(question)
-})
-
-function safeUrl(url) {
-  return typeof url === 'string' && /^https?:\\/\\//i.test(url) ? url : null
-}
-
-function titleNode(paper) {
-  const url = safeUrl(paper.url)
-  if (!url) return el('span', 'title', paper.title)
-  const link = el('a', 'title', paper.title)
-  link.href = url
-  link.target = '_blank'
-  link.rel = 'noopener noreferrer'
-  return link
-}
-
-function newTurn(question) {
-  const root = el('section', 'turn')
-  root.id = 'turn-' + ++turns
-  const status = el('p', 'status', 'Searching the papers…')
-  const answer = el('p', 'a')
-  root.append(el('p', 'q', question), status, answer)
-  log.append(root)
-  root.scrollIntoView({ block: 'nearest' })
-  return { root, status, answer, text: '', papers: [] }
-}
-
-function showError(turn, message) {
-  turn.status.hidden = true
-  turn.root.append(el('p', 'error', message))
-  if (turn.papers.length > 0) {
-    turn.root.append(el('p', 'status', 'Papers found before the error:'))
-    turn.root.append(paperList(turn.papers))
-  }
-}
-
-function paperList(papers) {
-  const list = el('ul', 'found')
-  for (const paper of papers) {
-    const item = el('li')
-    item.append(titleNode(paper))
-    list.append(item)
-  }
-  return list
-}
-
-/** The final answer: [n] markers become buttons that open the reference and its quote. */
-function showAnswer(turn, result) {
-  turn.status.hidden = true
-  turn.answer.replaceChildren()
-  turn.answer.classList.toggle('abstained', result.abstained)
-  const refs = el('ul', 'refs')
-  const items = new Map()
-  for (const ref of result.references) {
-    const item = el('li')
-    item.id = turn.root.id + '-ref-' + ref.n
-    const quote = el('blockquote', 'quote', ref.quote || 'No single sentence of the abstract matches; open the paper to check.')
-    quote.hidden = true
-    item.append(el('span', 'num', '[' + ref.n + ']'), titleNode(ref), quote)
-    items.set(ref.n, item)
-    refs.append(item)
-  }
-  const toggle = (n) => {
-    const item = items.get(n)
-    if (!item) return
-    const open = !item.classList.contains('open')
-    item.classList.toggle('open', open)
-    item.querySelector('blockquote').hidden = !open
-    for (const button of turn.answer.querySelectorAll('.cite')) if (button.dataset.n === String(n)) button.setAttribute('aria-expanded', String(open))
-    if (open) item.scrollIntoView({ block: 'nearest' })
-  }
-  const marker = /\\[(\\d+(?:\\s*,\\s*\\d+)*)\\]/g
-  let last = 0
-  for (const match of result.answer.matchAll(marker)) {
-    turn.answer.append(document.createTextNode(result.answer.slice(last, match.index)))
-    for (const n of match[1].split(',').map((s) => Number(s.trim()))) {
-      const button = el('button', 'cite', String(n))
-      button.type = 'button'
-      button.dataset.n = String(n)
-      button.title = 'Show the source and the quote that supports this'
-      button.setAttribute('aria-expanded', 'false')
-      button.setAttribute('aria-controls', turn.root.id + '-ref-' + n)
-      button.addEventListener('click', () => toggle(n))
-      turn.answer.append(button)
-    }
-    last = match.index + match[0].length
-  }
-  turn.answer.append(document.createTextNode(result.answer.slice(last)))
-  for (const [n, item] of items) {
-    const title = item.querySelector('.title')
-    if (title.tagName === 'SPAN') title.addEventListener('click', () => toggle(n))
-    item.querySelector('.num').addEventListener('click', () => toggle(n))
-  }
-  if (items.size > 0) turn.root.append(refs)
-  if (result.abstained && result.notFound) turn.root.append(el('p', 'status', result.notFound))
-  if (result.abstained && result.related && result.related.length > 0) {
-    turn.root.append(el('p', 'status', 'The closest papers:'), paperList(result.related))
-  }
-  // What the reader must know about how the answer was made: a reply cut off, papers left out of the prompt.
-  const checks = result.checks || {}
-  const warnings = (checks.truncated ? [(checks.interruption || 'The model stopped mid-answer.') + ' The answer is incomplete.'] : []).concat(checks.notes || [])
-  for (const warning of warnings) turn.root.append(el('p', 'warning', warning))
-  // A follow-up's rewrite is what was searched for: kept with the sources, folded away, not in the answer's header.
-  if (result.standalone && result.standalone !== result.question) {
-    const searched = el('details', 'searched')
-    searched.append(el('summary', null, 'Searched for'), el('p', null, result.standalone))
-    turn.root.append(searched)
-  }
-  turn.root.append(el('p', 'meta', result.model + ' · ' + Math.round(result.timings.totalMs) + ' ms'))
-}
-
-async function post(message, signal) {
-  const headers = { 'Content-Type': 'application/json', Accept: 'text/event-stream' }
-  const key = keyInput.value.trim()
-  if (key) headers.Authorization = 'Bearer ' + key
-  const body = JSON.stringify(sessionId ? { sessionId, message } : { message })
-  return fetch('v1/chat', { method: 'POST', headers, body, signal })
-}
-
-async function errorMessage(response) {
-  const body = await response.json().catch(() => null)
-  const message = body && body.error && body.error.message ? body.error.message : 'The server answered ' + response.status + ' ' + response.statusText + '.'
-  return message
-}
-
-async function ask(question) {
-  const turn = newTurn(question)
-  const controller = new AbortController()
-  running = controller
-  send.textContent = 'Stop'
-  try {
-    let response = await post(question, controller.signal)
-    if (response.status === 404 && sessionId) {
-      sessionId = null
-      turn.root.insertBefore(el('p', 'status', 'The earlier conversation had expired on the server; this question starts a new one.'), turn.status)
-      response = await post(question, controller.signal)
-    }
-    if (response.status === 401) {
-      keyRow.hidden = false
-      keyInput.focus()
-      return showError(turn, (await errorMessage(response)) + ' Enter the key above, then ask again.')
-    }
-    if (!response.ok || !response.body) return showError(turn, await errorMessage(response))
-    let finished = false
-    await readEvents(response.body, (event, data) => {
-      if (event === 'retrieval') {
-        turn.papers = data.papers
-        turn.status.textContent = data.papers.length > 0 ? 'Reading ' + data.papers.length + ' papers…' : 'No paper matches.'
-      } else if (event === 'token') {
-        turn.text += data.text
-        turn.answer.textContent = turn.text
-      } else if (event === 'done') {
-        finished = true
-        sessionId = data.sessionId
-        showAnswer(turn, data)
-      } else if (event === 'error') {
-        finished = true
-        showError(turn, data.message)
-      }
-    })
-    if (!finished) showError(turn, 'The connection closed before the answer was complete.')
-  } catch (error) {
-    if (controller.signal.aborted) turn.status.textContent = 'Stopped.'
-    else showError(turn, 'Cannot reach the server (' + (error && error.message ? error.message : error) + ').')
-  } finally {
-    if (running === controller) running = null
-    send.textContent = 'Ask'
-    input.focus()
-  }
-}
-
-/** Server-sent events from a fetch body: blocks separated by a blank line, JSON in data. */
-async function readEvents(body, onEvent) {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader()
-  let buffer = ''
-  for (;;) {
-    const { done, value } = await reader.read()
-    if (done) break
-    buffer += value.replace(/\\r\\n?/g, '\\n')
-    let end
-    while ((end = buffer.indexOf('\\n\\n')) >= 0) {
-      const block = buffer.slice(0, end)
-      buffer = buffer.slice(end + 2)
-      let event = 'message'
-      const data = []
-      for (const line of block.split('\\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim()
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
-      }
-      if (data.length > 0) onEvent(event, JSON.parse(data.join('\\n')))
-    }
-  }
-}
-`
+/**
+ * The page's script: ./page/sse.js (the event-stream reader) and ./page/app.js, plain browser
+ * scripts type-checked by tsc (tsconfig.page.json, which also copies them into dist/), inlined in
+ * one function scope so nothing leaks into the page's globals.
+ */
+const SCRIPT = `(() => {\n${['sse.js', 'app.js'].map((file) => readFileSync(new URL(`./page/${file}`, import.meta.url), 'utf8')).join('\n')}\n})()\n`
 
 const BODY = `
 <main>
   <header>
     <h1>askpapers<span>cited answers from research-paper abstracts</span></h1>
-    <button type="button" id="new" class="linkish">New conversation</button>
+    <nav>
+      <button type="button" id="export" class="linkish" disabled title="The questions, answers and references of this conversation, as a Markdown file">Export as Markdown</button>
+      <button type="button" id="new" class="linkish">New conversation</button>
+    </nav>
   </header>
   <div id="keyrow" hidden>
     <label for="apikey">API key</label>
     <input id="apikey" type="password" autocomplete="off" placeholder="kept for this tab only">
   </div>
+  <section id="intro" data-state="loading" aria-label="About this collection">
+    <p id="corpus">Loading what is indexed…</p>
+    <p id="answerer"></p>
+    <p id="examples-label" class="status" hidden>Questions these papers answer:</p>
+    <ul id="examples"></ul>
+  </section>
   <div id="log" aria-live="polite"></div>
 </main>
+<aside id="panel" hidden data-state="closed" aria-labelledby="panel-title">
+  <div class="panel-head">
+    <h2 id="panel-title"></h2>
+    <button type="button" id="panel-close" class="linkish">Close</button>
+  </div>
+  <p id="panel-authors" class="byline"></p>
+  <p id="panel-year" class="byline"></p>
+  <p id="panel-link" class="byline"></p>
+  <h3>Abstract <span class="hint">(what the answer quotes is marked)</span></h3>
+  <div id="panel-abstract"></div>
+</aside>
 <form id="ask">
   <div>
     <textarea id="question" rows="2" maxlength="4000" placeholder="Ask about the papers, e.g. How does LoRA reduce the memory needed for fine-tuning?" autofocus></textarea>
     <button id="send" type="submit">Ask</button>
   </div>
-  <p class="hint">Enter to ask, Shift+Enter for a new line. Follow-up questions keep the conversation; click a [number] to see the source.</p>
+  <details id="settings">
+    <summary>Papers and filters</summary>
+    <label>Papers to read <input id="k" type="number" min="1" step="1" placeholder="5" inputmode="numeric"></label>
+    <label>Years <input id="year-from" type="number" min="1900" max="2100" placeholder="from" inputmode="numeric"> to <input id="year-to" type="number" min="1900" max="2100" placeholder="to" inputmode="numeric"></label>
+    <label>Source file <input id="source" type="text" placeholder="e.g. papers.jsonl" autocomplete="off"></label>
+  </details>
+  <p class="hint">Enter to ask, Shift+Enter for a new line. Follow-up questions keep the conversation; click a [number] for the quote, a title for the paper. <span id="settings-note"></span></p>
 </form>
 `
 
@@ -318,7 +146,7 @@ export const pageHeaders: Record<string, string> = {
   'Referrer-Policy': 'no-referrer',
 }
 
-export function renderPage({ needsKey = false }: { needsKey?: boolean } = {}): string {
+export function renderPage({ needsKey = false, maxK = 20 }: { needsKey?: boolean; maxK?: number } = {}): string {
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -328,7 +156,7 @@ export function renderPage({ needsKey = false }: { needsKey?: boolean } = {}): s
 <link rel="icon" href="data:,">
 <style>${STYLE}</style>
 </head>
-<body data-needs-key="${needsKey ? 'true' : 'false'}">${BODY}<script>${SCRIPT}</script>
+<body data-needs-key="${needsKey ? 'true' : 'false'}" data-max-k="${maxK}" data-state="loading">${BODY}<script>${SCRIPT}</script>
 </body>
 </html>
 `

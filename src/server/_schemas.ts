@@ -1,5 +1,7 @@
 import { z } from '@hono/zod-openapi'
-import { MAX_QUESTION_CHARS, searchableWordsProblem } from '../config.js'
+import { K_RANGE_MESSAGE, MAX_K, MAX_QUESTION_CHARS, searchableWordsProblem } from '../config.js'
+import { isAppError } from '../errors.js'
+import { parseYearRange } from '../retrieve/filter.js'
 
 // One set of zod schemas validates requests and documents the API (/openapi.json).
 
@@ -19,23 +21,56 @@ const searchable = (name: string, example: string) =>
     if (problem) ctx.addIssue({ code: 'custom', message: problem })
   })
 
-const k = (max: number) =>
-  z
-    .number({ error: 'k must be a number.' })
-    .int({ error: `k must be a whole number from 1 to ${max}.` })
-    .min(1, { error: `k must be a whole number from 1 to ${max}.` })
-    .max(max, { error: `k must be a whole number from 1 to ${max}.` })
-
-/** Most papers an answer is written from: each costs prompt tokens. */
-export const MAX_ANSWER_K = 20
-export const MAX_SEARCH_K = 100
+/** The number of papers: one limit and one message everywhere (config.ts). */
+const k = () => z.number({ error: K_RANGE_MESSAGE }).int({ error: K_RANGE_MESSAGE }).min(1, { error: K_RANGE_MESSAGE }).max(MAX_K, { error: K_RANGE_MESSAGE })
 
 const stream = z.boolean({ error: 'stream must be true or false.' }).optional().openapi({ description: 'Answer as server-sent events (as with Accept: text/event-stream).' })
+
+/** `2023`, `2023..2024`, `2023..`, `..2024`: the CLI's `--year` syntax, parsed by the same function. */
+const yearText = (name: string) =>
+  z.string({ error: `${name} must be a year or a range such as "2023..2024".` }).transform((value, ctx) => {
+    try {
+      return parseYearRange(value, name)
+    } catch (error) {
+      if (!isAppError(error)) throw error
+      ctx.addIssue({ code: 'custom', message: error.message })
+      return z.NEVER
+    }
+  })
+
+const YEARS_MESSAGE = 'filters.years must be a year range: "2023..2024" (or 2023, "2023..", "..2024") or {"from": 2023, "to": 2024}.'
+const year = z.number({ error: YEARS_MESSAGE }).int({ error: YEARS_MESSAGE })
+const strings = (name: string, max: number) =>
+  z.array(z.string({ error: `${name} must be an array of strings.` }).trim().min(1, { error: `${name} holds an empty string.` }), { error: `${name} must be an array of strings.` }).max(max, { error: `${name} holds more than ${max} entries.` })
+
+/** Restricts retrieval to some papers (every condition given must hold); one no paper matches is a 400 naming it. */
+export const Filters = z
+  .object({
+    years: z
+      .union([z.string(), z.number(), z.object({ from: year.optional(), to: year.optional() }).strict()], { error: YEARS_MESSAGE })
+      .transform((value, ctx) => {
+        const range = typeof value === 'string' ? yearText('filters.years').safeParse(value) : undefined
+        if (range && !range.success) {
+          ctx.addIssue({ code: 'custom', message: range.error.issues[0]?.message ?? YEARS_MESSAGE })
+          return z.NEVER
+        }
+        const years = range ? range.data : typeof value === 'number' ? { from: value, to: value } : (value as { from?: number; to?: number })
+        if (years.from !== undefined && years.to !== undefined && years.from > years.to) ctx.addIssue({ code: 'custom', message: 'filters.years is an empty range: "from" is after "to".' })
+        return Object.fromEntries(Object.entries(years).filter(([, v]) => v !== undefined)) as { from?: number; to?: number }
+      })
+      .optional()
+      .openapi({ description: 'Inclusive years, from the paper\'s date (else its arXiv id): "2023..2024", 2023, "2023..", "..2024" or {"from", "to"}. Papers without a year never match.', example: '2023..2024' }),
+    sources: strings('filters.sources', 100).optional().openapi({ description: 'Input files (as ingested: a path, a directory or a bare file name), any of them.', example: ['papers.jsonl'] }),
+    ids: strings('filters.ids', 1000).optional().openapi({ description: 'Paper ids, any of them.', example: ['arxiv:2106.09685'] }),
+  }, { error: 'filters must be an object, e.g. {"years": "2023..2024"}.' })
+  .strict()
+  .openapi('Filters')
 
 export const AskRequest = z
   .object({
     question: searchable('question', 'How does LoRA reduce the memory needed for fine-tuning?'),
-    k: k(MAX_ANSWER_K).optional().openapi({ description: 'Papers to retrieve (default 5).', example: 5 }),
+    k: k().optional().openapi({ description: `Papers to retrieve, 1 to ${MAX_K} (default 5).`, example: 5 }),
+    filters: Filters.optional(),
     stream,
   })
   .openapi('AskRequest')
@@ -44,22 +79,54 @@ export const ChatRequest = z
   .object({
     sessionId: z.string({ error: 'sessionId must be a string.' }).min(1).max(100).optional().openapi({ description: 'Omit to start a conversation; then send the sessionId of the reply.' }),
     message: text('message', 'And how does it compare with full fine-tuning?'),
-    k: k(MAX_ANSWER_K).optional().openapi({ description: 'Papers to retrieve (default 5).', example: 5 }),
+    k: k().optional().openapi({ description: `Papers to retrieve, 1 to ${MAX_K} (default 5).`, example: 5 }),
+    filters: Filters.optional().openapi({ description: 'Applies to this message only; send it again with each follow-up to keep it.' }),
     stream,
   })
   .openapi('ChatRequest')
 
+/** A query parameter that may be repeated (`?id=a&id=b`): always a list. */
+function repeatedParam(name: string) {
+  return z
+    .union([z.string(), z.array(z.string())], { error: `${name} must be text.` })
+    .optional()
+    .transform((v) => (v === undefined ? undefined : [v].flat().map((x) => x.trim()).filter((x) => x !== '')))
+}
+
 export const SearchQuery = z.object({
   q: searchable('query', 'parameter-efficient fine-tuning').openapi({ param: { name: 'q', in: 'query' } }),
   k: z.coerce
-    .number({ error: 'k must be a number.' })
-    .pipe(k(MAX_SEARCH_K))
+    .number({ error: K_RANGE_MESSAGE })
+    .pipe(k())
     .optional()
-    .openapi({ param: { name: 'k', in: 'query' }, description: `Number of papers, 1 to ${MAX_SEARCH_K} (default 5).`, example: 5 }),
+    .openapi({ param: { name: 'k', in: 'query' }, description: `Number of papers, 1 to ${MAX_K} (default 5).`, example: 5 }),
+  year: yearText('year')
+    .optional()
+    .openapi({ param: { name: 'year', in: 'query' }, description: 'Only papers from these years: 2023, 2023..2024, 2023.. or ..2024.', example: '2023..2024' }),
+  source: repeatedParam('source').openapi({ param: { name: 'source', in: 'query', style: 'form', explode: true }, description: 'Only papers read from this input file (repeat for several).' }),
+  id: repeatedParam('id').openapi({ param: { name: 'id', in: 'query', style: 'form', explode: true }, description: 'Only these paper ids (repeat for several).' }),
 })
 
 export const PaperParams = z.object({
   id: z.string().min(1).openapi({ param: { name: 'id', in: 'path' }, example: '2106.09685' }),
+})
+
+const PaperLink = z
+  .object({
+    url: z.string(),
+    kind: z.enum(['record', 'arxiv', 'doi', 'search']).openapi({
+      description: 'record: the url the source gave; arxiv / doi: derived from the paper’s arXiv or DOI id; search: no link is known, so this is a title search (Google Scholar).',
+    }),
+  })
+  .openapi('PaperLink')
+
+/** How to cite a paper (src/corpus/_cite.ts), on every reference. */
+const Citation = z.object({
+  authors: z.array(z.string()).optional().openapi({ description: 'Author names, when the source lists them.' }),
+  authorCount: z.number().int().optional().openapi({ description: 'Number of authors, when the source only counts them.' }),
+  year: z.number().int().optional().openapi({ description: 'From the source’s date, else from an arXiv id.' }),
+  byline: z.string().openapi({ description: 'The authors as a reader sees them, or what the source lacks: "7 authors; names not in the source".' }),
+  link: PaperLink,
 })
 
 const Reference = z
@@ -69,10 +136,11 @@ const Reference = z
     title: z.string(),
     url: z.string().nullable(),
     quote: z.string().openapi({ description: 'The abstract sentence(s) that best support the citing sentences.' }),
+    ...Citation.shape,
   })
   .openapi('Reference')
 
-const RelatedPaper = z.object({ id: z.string(), title: z.string(), url: z.string().optional(), score: z.number() }).openapi('RelatedPaper')
+const RelatedPaper = z.object({ id: z.string(), title: z.string(), url: z.string().optional(), score: z.number(), link: PaperLink }).openapi('RelatedPaper')
 
 const Checks = z
   .object({
@@ -142,8 +210,47 @@ export const PaperResponse = z
     date: z.string().optional(),
     upvotes: z.number().optional(),
     sources: z.array(z.string()),
+    year: Citation.shape.year,
+    byline: Citation.shape.byline,
+    link: Citation.shape.link,
+    sentences: z.array(z.string()).openapi({ description: 'The cleaned abstract split into the sentences answers quote from: a reference’s quote is one or two of them, joined by a space.' }),
   })
   .openapi('Paper')
+
+export const ExamplesResponse = z
+  .object({
+    questions: z.array(z.object({ question: z.string(), id: z.string(), title: z.string() })).openapi({ description: 'Up to three questions made from titles of indexed papers (`id`); the same while the index is unchanged.' }),
+  })
+  .openapi('Examples')
+
+const CitedReference = z.object({
+  n: z.number({ error: 'Each reference needs its number n.' }).int().min(1),
+  id: z.string({ error: 'Each reference needs the paper id.' }).min(1).max(500),
+  title: z.string({ error: 'Each reference needs the paper title.' }).max(2000),
+  url: z.string().max(2000).nullable().optional(),
+  quote: z.string().max(20_000).optional(),
+})
+
+export const CitationsRequest = z
+  .object({
+    format: z.enum(['markdown', 'bibtex'], { error: 'format must be markdown or bibtex.' }),
+    turns: z
+      .array(
+        z.object({
+          question: z.string({ error: 'Each turn needs its question.' }).max(MAX_QUESTION_CHARS),
+          answer: z.string({ error: 'Each turn needs its answer.' }).max(100_000),
+          references: z.array(CitedReference).max(100),
+        }),
+        { error: 'turns must be a list of {question, answer, references}.' },
+      )
+      .min(1, { error: 'turns is empty: send at least one answered question.' })
+      .max(200),
+  })
+  .openapi('CitationsRequest', { description: 'Answers as /v1/ask or /v1/chat returned them; each reference is completed from the index by its id (authors, date).' })
+
+export const CitationsResponse = z
+  .object({ format: z.enum(['markdown', 'bibtex']), text: z.string().openapi({ description: 'Markdown of every turn with its references, or one BibTeX @misc entry per cited paper.' }) })
+  .openapi('Citations')
 
 export const HealthResponse = z
   .object({

@@ -10,18 +10,26 @@ import { toAnswerJson, type Answerer, type AnswerResult } from '../answer/answer
 import type { Prompts } from '../answer/prompts.js'
 import type { ChatProvider } from '../answer/providers.js'
 import { ChatSession, type ChatTurnResult } from '../chat/index.js'
+import { MAX_K } from '../config.js'
+import { exportCitations } from '../corpus/index.js'
 import type { StoredPaper } from '../index/store.js'
-import { mcpHttpHandler } from '../mcp/index.js'
+import { mcpHttpHandler, paperJson } from '../mcp/index.js'
+import { filterPapers, type PaperFilter } from '../retrieve/filter.js'
 import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
 import { ApiError, toApiError, validationError } from './_errors.js'
+import { hostGuard, methodNotAllowed, requestPath } from './_guards.js'
 import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
+import { exampleQuestions, type ExampleQuestion } from './_examples.js'
 import { pageHeaders, renderPage } from './_page.js'
 import {
   AnswerResponse,
   AskRequest,
   ChatRequest,
   ChatResponse,
+  CitationsRequest,
+  CitationsResponse,
   ErrorResponse,
+  ExamplesResponse,
   HealthResponse,
   PaperParams,
   PaperResponse,
@@ -71,6 +79,11 @@ export interface AppDeps {
   log?: (line: string) => void
   /** When set, every /v1 route needs `Authorization: Bearer <apiKey>`. */
   apiKey?: string | undefined
+  /**
+   * Without an API key, the Host names requests may carry besides IP literals and localhost
+   * (ASKPAPERS_ALLOWED_HOSTS; "*" for any): others are refused with 403, against DNS rebinding.
+   */
+  allowedHosts?: readonly string[]
   /** Origins allowed to call the API from a browser; none (no CORS headers) by default. */
   corsOrigins?: string[]
   /** A request still unanswered after this long gets 504 and its work is cancelled. */
@@ -129,6 +142,7 @@ export function createApp({
   now = Date.now,
   log = stderrLine,
   apiKey,
+  allowedHosts = [],
   corsOrigins = [],
   requestTimeoutMs = 120_000,
   sessionTtlMs = 30 * 60_000,
@@ -146,9 +160,11 @@ export function createApp({
 
   app.use(accessLog(log, now))
   app.use(requestId())
+  // With a key, a rebinding page cannot call the API anyway (it does not have the key).
+  if (!apiKey) app.use(hostGuard(allowedHosts))
   if (refresh) app.use(refreshing(refresh, log))
   if (corsOrigins.length > 0) {
-    app.use(cors({ origin: corsOrigins, allowMethods: ['GET', 'POST'], allowHeaders: ['Content-Type', 'Authorization', 'X-Request-Id', 'Mcp-Protocol-Version', 'Mcp-Session-Id'], exposeHeaders: ['X-Request-Id'], maxAge: 600 }))
+    app.use(cors({ origin: corsOrigins.includes('*') ? '*' : corsOrigins, allowMethods: ['GET', 'POST'], allowHeaders: ['Content-Type', 'Authorization', 'X-Request-Id', 'Mcp-Protocol-Version', 'Mcp-Session-Id'], exposeHeaders: ['X-Request-Id'], maxAge: 600 }))
   }
   if (apiKey) app.use('/v1/*', bearer(apiKey))
   app.use(
@@ -169,12 +185,14 @@ export function createApp({
   app.all('/mcp', (c) => mcp(c.req.raw, { signal: c.get('signal') }))
 
   app.openapi(routes.ask, (c) => {
-    const { question, k, stream } = c.req.valid('json')
-    return answer(c, wantsStream(c, stream), (hooks) => answerer.ask(question, { ...hooks, ...(k ? { k } : {}) }), answerBody)
+    const { question, k, stream, filters } = c.req.valid('json')
+    const filter = checkedFilter(filters)
+    return answer(c, wantsStream(c, stream), (hooks) => answerer.ask(question, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }), answerBody)
   })
 
   app.openapi(routes.chat, (c) => {
-    const { sessionId, message, k, stream } = c.req.valid('json')
+    const { sessionId, message, k, stream, filters } = c.req.valid('json')
+    const filter = checkedFilter(filters)
     const known = sessionId === undefined ? undefined : sessions.get(sessionId)
     if (sessionId !== undefined && !known) {
       throw new ApiError(404, 'NOT_FOUND', `No conversation with sessionId "${sessionId}": it may have expired after ${formatMinutes(sessionTtlMs)} idle. Send the message without a sessionId to start a new one.`, { field: 'sessionId' })
@@ -188,7 +206,7 @@ export function createApp({
       async (hooks) => {
         busy.add(conversation)
         try {
-          return await conversation.send(message, { ...hooks, ...(k ? { k } : {}) })
+          return await conversation.send(message, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) })
         } finally {
           busy.delete(conversation)
         }
@@ -198,8 +216,9 @@ export function createApp({
   })
 
   app.openapi(routes.search, async (c) => {
-    const { q, k = 5 } = c.req.valid('query')
-    const { hits } = await untilAborted(retriever.search(q, { k }), c.get('signal')).catch((error: unknown) => {
+    const { q, k = 5, year, source, id } = c.req.valid('query')
+    const filter = checkedFilter({ ...(year ? { years: year } : {}), ...(source ? { sources: source } : {}), ...(id ? { ids: id } : {}) })
+    const { hits } = await untilAborted(retriever.search(q, { k, ...(filter ? { filter } : {}) }), c.get('signal')).catch((error: unknown) => {
       throw timedOut(c.get('signal')) ?? error
     })
     return c.json({ query: q, results: hits.map(searchResult) }, 200)
@@ -209,8 +228,28 @@ export function createApp({
     const { id } = c.req.valid('param')
     const paper = index.papers.get(id)
     if (!paper) throw new ApiError(404, 'NOT_FOUND', `No paper with id "${id}" in the index.`, { field: 'id' })
-    const { contentHash: _hash, ...record } = paper
-    return c.json(record, 200)
+    return c.json(paperJson(paper), 200)
+  })
+
+  // The page's first screen: questions this corpus answers, fixed while the index is unchanged.
+  let examples: { key: string; questions: ExampleQuestion[] } | undefined
+  app.openapi(routes.examples, (c) => {
+    const key = `${index.generation ?? ''}\n${index.papers.size}`
+    if (examples?.key !== key) examples = { key, questions: exampleQuestions(index.papers.values(), { version: index.generation ?? '' }) }
+    return c.json({ questions: examples.questions }, 200)
+  })
+
+  app.openapi(routes.citations, (c) => {
+    const { format, turns } = c.req.valid('json')
+    // What the index knows of a paper (authors, date) completes what the client sent back.
+    const completed = turns.map((turn) => ({
+      ...turn,
+      references: turn.references.map((ref) => {
+        const paper = index.papers.get(ref.id)
+        return { ...(paper ? { authors: paper.authors, authorCount: paper.authorCount, date: paper.date, url: paper.url } : {}), ...ref, url: ref.url ?? paper?.url }
+      }),
+    }))
+    return c.json({ format, text: exportCitations(completed, format) }, 200)
   })
 
   app.openapi(routes.health, async (c) => {
@@ -229,7 +268,7 @@ export function createApp({
 
   app.openapi(routes.page, (c) => {
     for (const [name, value] of Object.entries(pageHeaders)) c.header(name, value)
-    return c.html(renderPage({ needsKey: Boolean(apiKey) }), 200)
+    return c.html(renderPage({ needsKey: Boolean(apiKey), maxK: MAX_K }), 200)
   })
 
   app.openapi(routes.openapi, (c) => c.json(openApiDocument(app), 200))
@@ -237,14 +276,16 @@ export function createApp({
   // OpenAI-compatible chat completions and model list, for chat UIs and the openai clients (./_openai.ts).
   mountOpenAI(app, { answerer, prompts, provider, papers: index.papers, log, maxRemembered: maxSessions })
 
+  const wrongMethod = methodNotAllowed(app.routes)
   app.notFound((c) => {
-    throw new ApiError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}; /openapi.json lists the API.`)
+    throw wrongMethod(c.req.method, c.req.path) ?? new ApiError(404, 'NOT_FOUND', `No route ${c.req.method} ${c.req.path}; /openapi.json lists the API.`)
   })
 
   app.onError((error, c) => {
     const failure = toApiError(error)
     logUnexpected(c, failure)
     if (failure.status === 401) c.header('WWW-Authenticate', 'Bearer')
+    for (const [name, value] of Object.entries(failure.headers)) c.header(name, value)
     return isOpenAIPath(c.req.path) ? openAIError(c, failure) : c.json(failure.body(), failure.status)
   })
 
@@ -254,9 +295,23 @@ export function createApp({
     description: 'Needed on /v1 routes only when the server runs with ASKPAPERS_API_KEY set.',
   })
 
+  /**
+   * The request's filter, undefined when it sets no condition; one no indexed paper matches is a 400
+   * naming it, before anything is searched (and before a stream starts, so it is no event).
+   */
+  function checkedFilter(filters: PaperFilter | undefined): PaperFilter | undefined {
+    const filter: PaperFilter = {}
+    if (filters?.years && (filters.years.from !== undefined || filters.years.to !== undefined)) filter.years = filters.years
+    if (filters?.sources?.length) filter.sources = filters.sources
+    if (filters?.ids?.length) filter.ids = filters.ids
+    if (Object.keys(filter).length === 0) return undefined
+    filterPapers(index.papers.values(), filter)
+    return filter
+  }
+
   /** The caller sees only INTERNAL; the log gets the stack, under the request id. */
   function logUnexpected(c: Context<AppEnv>, failure: ApiError): void {
-    if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${c.req.path}: ${describe(failure.cause)}`)
+    if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${requestPath(c)}: ${describe(failure.cause)}`)
   }
 
   /**
@@ -369,6 +424,23 @@ const routes = {
     request: { params: PaperParams },
     responses: { 200: { description: 'The paper', content: { 'application/json': { schema: PaperResponse } } }, ...errors(401, 404) },
   }),
+  examples: createRoute({
+    method: 'get',
+    path: '/v1/examples',
+    tags: ['papers'],
+    summary: 'Three example questions made from titles of indexed papers (the page’s first screen)',
+    security,
+    responses: { 200: { description: 'Example questions', content: { 'application/json': { schema: ExamplesResponse } } }, ...errors(401) },
+  }),
+  citations: createRoute({
+    method: 'post',
+    path: '/v1/citations',
+    tags: ['answers'],
+    summary: 'Answers and their references as Markdown, or the cited papers as BibTeX',
+    security,
+    request: { body: { required: true, content: { 'application/json': { schema: CitationsRequest } } } },
+    responses: { 200: { description: 'The export', content: { 'application/json': { schema: CitationsResponse } } }, ...errors(400, 401, 413, 415) },
+  }),
   health: createRoute({
     method: 'get',
     path: '/health',
@@ -442,12 +514,17 @@ function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
   })
 }
 
-/** One line per request: method, path, status, milliseconds (to the end of a stream), request id. */
+/**
+ * One line per request: method, path (percent-encoded, so it cannot break the line), status,
+ * milliseconds (to the end of a stream), request id, and "aborted by the client" when the client
+ * went away before the reply was complete.
+ */
 function accessLog(log: (line: string) => void, now: () => number): MiddlewareHandler<AppEnv> {
   return async function accessLog(c, next) {
     const started = now()
     await next()
-    const line = (): void => log(`${c.req.method} ${c.req.path} ${c.res.status} ${Math.round(now() - started)}ms ${c.get('requestId')}`)
+    const line = (): void =>
+      log(`${c.req.method} ${requestPath(c)} ${c.res.status} ${Math.round(now() - started)}ms ${c.get('requestId')}${c.req.raw.signal.aborted ? ' aborted by the client' : ''}`)
     const streaming = c.get('streaming')
     if (streaming) void streaming.then(line)
     else line()

@@ -78,7 +78,16 @@ describe('askpapers chat with piped stdin', () => {
     expect(followUp!.references[0].title).toBe(BITDELTA)
     expect(followUp!.answer).toContain('BitDelta dramatically reduces GPU memory requirements by more than 10x')
 
-    expect(paper).toEqual({ command: 'paper', n: 1, id: first!.references[0].id, title: BITDELTA, url: null, abstract: bitdelta.abstract })
+    expect(paper).toEqual({
+      command: 'paper',
+      n: 1,
+      id: first!.references[0].id,
+      title: BITDELTA,
+      url: null,
+      abstract: bitdelta.abstract,
+      byline: 'authors not in the source',
+      link: { url: `https://scholar.google.com/scholar?q=${encodeURIComponent(`"${BITDELTA}"`)}`, kind: 'search' },
+    })
     expect(save).toEqual({ command: 'save', file, turns: 2 })
     const turns = [first!, followUp!].map((r) => ({ message: r.question, standalone: r.standalone, answer: r.answer, abstained: r.abstained, references: r.references.map(({ url, ...ref }: { url: string | null }) => ref), at: '' }) as ChatTurn)
     const transcript = await readFile(file, 'utf8')
@@ -96,14 +105,15 @@ describe('askpapers chat with piped stdin', () => {
     const run = await runCli(['chat'], { env, input })
     expect(run.code).toBe(2)
     expect(run.stderr).toBe('askpapers: There is no paper [9]: the last answer cites only [1].\naskpapers: Unknown command /frobnicate: try /help.\n')
-    expect(run.stdout.split('\n').filter((l) => l.length > 80)).toEqual([])
+    // Only a link longer than a line may run past it: a URL is not broken.
+    expect(run.stdout.split('\n').filter((l) => l.length > 80 && !/^\s*https:\/\/\S+(?: \(id \S+\))?$/.test(l))).toEqual([])
     const out = flat(run.stdout)
-    expect(out).toMatch(new RegExp(`^askpapers> ${escape(FIRST)} .*\\[1\\]\\. .* References \\[1\\] ${escape(BITDELTA)} \\(p-`))
+    expect(out).toMatch(new RegExp(`^askpapers> ${escape(FIRST)} .*\\[1\\]\\. .* References \\[1\\] ${escape(BITDELTA)} authors not in the source\\. no link in the source; search by title: \\S+ \\(id p-`))
     // The rewrite is not printed above the answer; /sources shows it after the references.
     expect(out).not.toContain('Searching for')
     expect(out).toContain(`askpapers> ${FOLLOW_UP} By enabling the use of a single high-precision base model`)
-    expect(out).toMatch(new RegExp(`askpapers> /sources Sources of the last answer \\[1\\] ${escape(BITDELTA)} \\(p-.* Searched for: ${escape(STANDALONE)} askpapers> /paper 1 `))
-    expect(out).toContain(`askpapers> /paper 1 [1] ${BITDELTA} id: p-`)
+    expect(out).toMatch(new RegExp(`askpapers> /sources Sources of the last answer \\[1\\] ${escape(BITDELTA)} authors not in the source\\. no link in the source; search by title: https://scholar\\.google\\.com/\\S+ \\(id p-.* Searched for: ${escape(STANDALONE)} askpapers> /paper 1 `))
+    expect(out).toMatch(new RegExp(`askpapers> /paper 1 \\[1\\] ${escape(BITDELTA)} id: p-\\S+ authors not in the source\\. no link in the source; search by title: https://scholar\\.google\\.com/\\S+ `))
     expect(out).toContain(flat(bitdelta.abstract))
     expect(out).toContain('askpapers> /help Ask a question, then ask follow-ups about the answer:')
     expect(out).not.toContain('never read')

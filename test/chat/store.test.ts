@@ -99,7 +99,7 @@ BitDelta quantizes the fine-tune delta to 1 bit [1].
 
 **References**
 
-- [1] BitDelta: Your Fine-Tune May Only Be Worth One Bit (2402.10193) <https://arxiv.org/abs/2402.10193>
+- [1] BitDelta: Your Fine-Tune May Only Be Worth One Bit. authors not in the source, 2024. <https://arxiv.org/abs/2402.10193> (id 2402.10193)
   > We introduce a simple method, BitDelta, which successfully quantizes this delta down to 1 bit.
 
 ## 2. how much memory does it save?
@@ -110,9 +110,9 @@ It cuts GPU memory by more than 10x [1] and fits more models per GPU [2].
 
 **References**
 
-- [1] BitDelta: Your Fine-Tune May Only Be Worth One Bit (2402.10193) <https://arxiv.org/abs/2402.10193>
+- [1] BitDelta: Your Fine-Tune May Only Be Worth One Bit. authors not in the source, 2024. <https://arxiv.org/abs/2402.10193> (id 2402.10193)
   > BitDelta dramatically reduces GPU memory requirements by more than 10x.
-- [2] Model soups (p-abc)
+- [2] Model soups. authors not in the source. no link in the source; [search by title](https://scholar.google.com/scholar?q=%22Model%20soups%22) (id p-abc)
 
 ## 3. Does it work for images?
 

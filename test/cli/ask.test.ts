@@ -36,7 +36,15 @@ describe('askpapers ask', () => {
     expect(result).toMatchObject({ question: 'How much GPU memory does BitDelta save?', abstained: false, model: 'offline-extractive' })
     expect(result.answer).toBe('BitDelta reduces GPU memory requirements by more than 10x when serving many fine-tuned models [1].')
     expect(result.references).toEqual([
-      { n: 1, id: expect.stringMatching(/^p-/), title: PAPERS[0]!.title, url: null, quote: 'BitDelta reduces GPU memory requirements by more than 10x when serving many fine-tuned models.' },
+      {
+        n: 1,
+        id: expect.stringMatching(/^p-/),
+        title: PAPERS[0]!.title,
+        url: null,
+        quote: 'BitDelta reduces GPU memory requirements by more than 10x when serving many fine-tuned models.',
+        byline: 'authors not in the source',
+        link: { url: `https://scholar.google.com/scholar?q=${encodeURIComponent(`"${PAPERS[0]!.title}"`)}`, kind: 'search' },
+      },
     ])
   })
 

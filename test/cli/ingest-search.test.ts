@@ -34,7 +34,7 @@ describe('askpapers ingest', () => {
     expect(run.stderr).toMatch(new RegExp(`${file}:5: `))
     expect(run.code).toBe(5)
     const summary = JSON.parse(run.stdout)
-    expect(Object.keys(summary)).toEqual(['papers', 'added', 'updated', 'unchanged', 'skipped', 'seconds'])
+    expect(Object.keys(summary)).toEqual(['papers', 'added', 'updated', 'unchanged', 'skipped', 'seconds', 'reembedded', 'conflicts', 'merged', 'problems'])
     expect(summary).toMatchObject({ papers: 3, added: 3, updated: 0, unchanged: 0, skipped: 2 })
   })
 
@@ -90,7 +90,7 @@ describe('askpapers search', () => {
   it.each([
     ['an empty question', ['search', '   '], /question is empty/],
     ['an over-long question', ['search', 'x'.repeat(4001)], /4001 characters long; the limit is 4000/],
-    ['a bad -k', ['search', 'memory', '-k', 'lots'], /-k must be a whole number/],
+    ['a bad -k', ['search', 'memory', '-k', 'lots'], /^askpapers: k must be a whole number from 1 to 100\.$/m],
     ['an unknown embedder', ['search', 'memory', '--embedder', 'bert'], /Unknown embedder "bert"/],
   ])('rejects %s with one clear line', async (_name, args, message) => {
     const run = await runCli(args, { env })

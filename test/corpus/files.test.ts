@@ -82,27 +82,34 @@ describe('parseFile', () => {
   })
 })
 
+// loadPapers indexes only records that look like papers: two-word titles, abstracts of 8 words or more.
+const SHORT = 'We adapt frozen weights with two small low-rank matrices.'
+const LONG = 'We propose Low-Rank Adaptation, which freezes the pretrained weights and injects trainable rank decomposition matrices.'
+const WORDS = 'An abstract long enough to be indexed as a paper here.'
+
 describe('loadPapers', () => {
   it('merges a paper listed in several inputs into one record with every source and the richest metadata', async () => {
     const title = 'LoRA: Low-Rank Adaptation of Large Language Models'
-    const page = await write('page.txt', ['Subscribe', '', title, '', 'Short.', '', '  • 7 authors', '·', 'Jun 17, 2021 12'].join('\n'))
+    const page = await write('page.txt', ['Subscribe', '', title, '', SHORT, '', '  • 7 authors', '·', 'Jun 17, 2021 12'].join('\n'))
     const arxiv = await write(
       'arxiv.json',
       JSON.stringify({
         id: '2106.09685',
         title: 'LoRA: Low-Rank Adaptation of Large\n Language Models',
-        abstract: 'Long.',
+        abstract: LONG,
         authors: 'Edward J. Hu and Yelong Shen',
         update_date: '2021-10-19',
       }),
     )
-    const { papers, problems } = await loadPapers([page, arxiv])
+    const { papers, problems, conflicts } = await loadPapers([page, arxiv])
     expect(problems).toStrictEqual([])
+    // The two abstracts differ: the first one read is kept, and the other is reported, not dropped silently.
+    expect(conflicts).toStrictEqual([{ id: 'arxiv:2106.09685', title, source: `${arxiv}:1`, field: 'abstract', resolution: 'kept', against: 'input' }])
     expect(papers).toStrictEqual([
       {
         id: 'arxiv:2106.09685',
         title,
-        abstract: 'Short.',
+        abstract: SHORT,
         url: 'https://arxiv.org/abs/2106.09685',
         authors: ['Edward J. Hu', 'Yelong Shen'],
         authorCount: 7,
@@ -116,17 +123,17 @@ describe('loadPapers', () => {
   it('merges records that share an id, keeps input order and reports each problem once', async () => {
     const a = await write(
       'a.jsonl',
-      ['{"id": "x", "title": "First", "abstract": "A."}', 'oops', '{"title": "Other", "abstract": "O."}'].join('\n'),
+      [`{"id": "x", "title": "First Paper", "abstract": "${WORDS}"}`, 'oops', `{"title": "Other Paper", "abstract": "${WORDS}"}`].join('\n'),
     )
     const b = await write(
       'b.jsonl',
-      ['{"id": "x", "title": "First, revised", "abstract": "B.", "url": "https://e.x"}', '{"title": "Last", "abstract": "L."}'].join('\n'),
+      [`{"id": "x", "title": "First Paper, revised", "abstract": "${WORDS}", "url": "https://e.x"}`, `{"title": "Last Paper", "abstract": "${WORDS}"}`].join('\n'),
     )
     const { papers, problems } = await loadPapers([a, b, a])
     expect(papers.map((p) => [p.id, p.title, p.url, p.sources])).toStrictEqual([
-      ['x', 'First', 'https://e.x', [`${a}:1`, `${b}:1`]],
-      [paperId('Other'), 'Other', undefined, [`${a}:3`]],
-      [paperId('Last'), 'Last', undefined, [`${b}:2`]],
+      ['x', 'First Paper', 'https://e.x', [`${a}:1`, `${b}:1`]],
+      [paperId('Other Paper'), 'Other Paper', undefined, [`${a}:3`]],
+      [paperId('Last Paper'), 'Last Paper', undefined, [`${b}:2`]],
     ])
     expect(problems.map(formatProblem)).toStrictEqual([`${a}:2: invalid JSON`])
   })

@@ -77,6 +77,9 @@ export interface ChatScript {
   answer?: string
   /** Milliseconds to wait before each delta: a slow model (to cancel midway). */
   delayMs?: number
+  /** Send this many deltas, then wait for `resume` before the rest: a test sees the stream midway whatever the load. */
+  pauseAfter?: number
+  resume?: Promise<unknown>
   /** Destroy the connection after this many deltas: a crashed server or a dropped network. */
   cutAfter?: number
   /** Send this many deltas, then nothing more, ever: a model that hangs midway (0: headers only). */
@@ -285,7 +288,8 @@ export function playScript(script: ChatScript, streamed: boolean, wire: WireForm
         if (res.destroyed) return
         await write(res, wire.thinking(piece))
       }
-      for (const delta of sent) {
+      for (const [i, delta] of sent.entries()) {
+        if (i === script.pauseAfter) await script.resume
         if (delayMs) await sleep(delayMs)
         if (res.destroyed) return
         await write(res, wire.delta(delta))

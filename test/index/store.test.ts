@@ -76,7 +76,12 @@ describe('PaperIndex', () => {
     await (await PaperIndex.open(data)).ingest([A, B, C], embedder, CHUNKING)
     const before = ollama.requests.length
     const changed = { ...B, abstract: `${B.abstract} A new sentence about data.` }
-    const { counts, index } = await (await PaperIndex.open(data)).ingest([A, changed], embedder, CHUNKING)
+    // Without `replace` a different abstract is a reported conflict, kept as indexed (issue 14).
+    const kept = await (await PaperIndex.open(data)).ingest([A, changed], embedder, CHUNKING)
+    expect(kept.counts).toEqual({ added: 0, updated: 0, unchanged: 2 })
+    expect(kept.details.conflicts).toEqual([{ id: B.id, title: B.title, source: B.sources[0], field: 'abstract', resolution: 'kept', against: 'indexed' }])
+    expect(ollama.requests.length).toBe(before)
+    const { counts, index } = await (await PaperIndex.open(data)).ingest([A, changed], embedder, CHUNKING, { replace: true })
     expect(counts).toEqual({ added: 0, updated: 1, unchanged: 1 })
     // The two unchanged sentences keep their chunks and vectors; only the new chunk is embedded.
     expect(embeddedSince(before)).toEqual(['Scaling laws: A new sentence about data.'])

@@ -35,7 +35,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
       expect(tool.annotations?.readOnlyHint).toBe(true)
     }
     expect(tools[0]!.inputSchema).toMatchObject({ required: ['query'], properties: { k: { type: 'integer', minimum: 1, maximum: 100, default: 5 }, mode: { enum: ['hybrid', 'keyword', 'dense'] } } })
-    expect(tools[1]!.inputSchema).toMatchObject({ required: ['question'], properties: { k: { minimum: 1, maximum: 20 } } })
+    expect(tools[1]!.inputSchema).toMatchObject({ required: ['question'], properties: { k: { minimum: 1, maximum: 100 } } })
     expect(tools[2]!.inputSchema).toMatchObject({ required: ['id'] })
   })
 
@@ -67,7 +67,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
     expect(Object.keys(timings as object)).toEqual(['embedMs', 'retrievalMs', 'generationMs', 'totalMs'])
     const quote = 'LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.'
     expect(answer).toMatchObject({ abstained: false, model: 'offline-extractive', references: [{ n: 1, id: 'lora', title: LORA.title, url: LORA.url, quote }] })
-    expect(textOf(result)).toBe(`${answer.answer as string}\n\nReferences:\n[1] ${LORA.title} <${LORA.url}> (id lora)\n    > ${quote}`)
+    expect(textOf(result)).toBe(`${answer.answer as string}\n\nReferences:\n[1] ${LORA.title}. Edward J. Hu and Yelong Shen, 2021. <${LORA.url}> (id lora)\n    > ${quote}`)
   })
 
   it('ask_papers abstains on a question the papers do not answer, and lists the closest papers', async () => {
@@ -89,8 +89,12 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
       authors: LORA.authors,
       date: LORA.date,
       sources: [expect.stringMatching(/papers\.jsonl:1$/)],
+      year: 2021,
+      byline: 'Edward J. Hu and Yelong Shen',
+      link: { url: LORA.url, kind: 'record' },
+      sentences: ['We freeze the pretrained model weights and inject trainable rank decomposition matrices into each layer.', 'LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.'],
     })
-    expect(textOf(result)).toBe(`# ${LORA.title}\n\n- id: lora\n- authors: Edward J. Hu, Yelong Shen\n- date: Jun 17, 2021\n- url: <${LORA.url}>\n\n${LORA.abstract}`)
+    expect(textOf(result)).toBe(`# ${LORA.title}\n\n- id: lora\n- authors: Edward J. Hu and Yelong Shen\n- date: Jun 17, 2021\n- year: 2021\n- link: ${LORA.url}\n\n${LORA.abstract}`)
   })
 
   it('lists every paper as a resource and reads one as Markdown, ids with a slash included', async () => {
@@ -101,7 +105,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
     expect(resourceTemplates).toEqual([expect.objectContaining({ name: 'paper', uriTemplate: 'askpapers://paper/{id}', mimeType: 'text/markdown' })])
     const read = await client.readResource({ uri: 'askpapers://paper/cs%2F9901001' })
     expect(read.contents).toEqual([
-      { uri: 'askpapers://paper/cs%2F9901001', mimeType: 'text/markdown', text: `# Decision Trees for Spam Filtering\n\n- id: cs/9901001\n\n${PAPERS[3]!.abstract}` },
+      { uri: 'askpapers://paper/cs%2F9901001', mimeType: 'text/markdown', text: `# Decision Trees for Spam Filtering\n\n- id: cs/9901001\n- authors: authors not in the source\n- year: 1999\n- link: arXiv: https://arxiv.org/abs/cs/9901001\n\n${PAPERS[3]!.abstract}` },
     ])
   })
 
@@ -112,7 +116,7 @@ describe('askpapers mcp over stdio (the SDK client, the built CLI)', () => {
   it.each([
     ['an unknown paper id', 'get_paper', { id: 'nope' }, 'No paper with id "nope" in the index.'],
     ['k = 0', 'search_papers', { query: 'LoRA', k: 0 }, /Invalid arguments for tool search_papers: k must be a whole number from 1 to 100\./],
-    ['k over the answer limit', 'ask_papers', { question: 'What is LoRA?', k: 21 }, /Invalid arguments for tool ask_papers: k must be a whole number from 1 to 20\./],
+    ['k over the limit', 'ask_papers', { question: 'What is LoRA?', k: 101 }, /Invalid arguments for tool ask_papers: k must be a whole number from 1 to 100\./],
     ['an unknown mode', 'search_papers', { query: 'LoRA', mode: 'fuzzy' }, /mode must be hybrid, keyword or dense\./],
     ['an empty query', 'search_papers', { query: '   ' }, 'The query is empty.'],
     ['an empty question', 'ask_papers', { question: '' }, 'The question is empty.'],
@@ -181,7 +185,8 @@ describe('askpapers mcp: the process', () => {
       const result = await fresh.callTool({ name: 'search_papers', arguments: { query: 'LoRA', k: 1 } })
       expect(result.isError).toBeFalsy()
       // The client was served before the index was built.
-      expect(stderr()).toMatch(/No index in .* yet: indexing the bundled seed papers first\.\naskpapers mcp: ready on stdio\.[^\n]*\nIndexed \d{3} papers/)
+      expect(stderr()).toMatch(/No index in .* yet: indexing the bundled seed papers first\.\n[\s\S]*askpapers mcp: ready on stdio\.[^\n]*\n[\s\S]*Indexed \d{3} papers/)
+      expect(stderr()).toMatch(/^Embedding: \d+\/\d+ chunks \(100%\), [\d.]+ chunks\/s, ETA 0s$/m)
       expect((await fresh.listResources()).nextCursor).toEqual(expect.any(String))
     } finally {
       await fresh.close()

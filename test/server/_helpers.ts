@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { runInNewContext } from 'node:vm'
 import { Answerer } from '../../src/answer/answer.js'
 import { createChatProvider, type ChatProvider } from '../../src/answer/providers.js'
 import { loadConfig } from '../../src/config.js'
@@ -14,6 +16,8 @@ export const PAPERS = [
     id: 'lora',
     title: 'LoRA: Low-Rank Adaptation of Large Language Models',
     url: 'https://arxiv.org/abs/2106.09685',
+    authors: ['Edward J. Hu', 'Yelong Shen', 'Phillip Wallis', 'Zeyuan Allen-Zhu'],
+    date: '2021-06-17',
     abstract:
       'We freeze the pretrained model weights and inject trainable rank decomposition matrices into each layer. LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.',
   },
@@ -100,21 +104,25 @@ export interface SseEvent {
   data: any
 }
 
-/** Parses a complete server-sent-event body into events, in order (data is JSON). */
+/** Parses a complete server-sent-event body into events, in order (data is JSON), with the page's own parser. */
 export function parseSse(text: string): SseEvent[] {
-  return text
-    .split(/\n\n/)
-    .filter((block) => block.trim() !== '')
-    .map((block) => {
-      let event = 'message'
-      const data: string[] = []
-      for (const line of block.split('\n')) {
-        if (line.startsWith('event:')) event = line.slice(6).trim()
-        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
-      }
-      return { event, data: JSON.parse(data.join('\n')) }
-    })
+  const events: SseEvent[] = []
+  const parser = createSseParser((event, data) => events.push({ event, data }))
+  parser.push(text)
+  parser.end()
+  return events
 }
+
+type SseParser = { push(text: string): void; end(): void }
+
+/**
+ * The page's SSE parser (src/server/page/sse.js, a browser script), run here as the browser runs
+ * it: tests of the HTTP API read streams exactly as the page does.
+ */
+export const createSseParser: (onEvent: (event: string, data: any) => void) => SseParser = runInNewContext(
+  `${readFileSync(new URL('../../src/server/page/sse.js', import.meta.url), 'utf8')}\n;createSseParser`,
+  {},
+)
 
 export const json = (body: unknown, headers: Record<string, string> = {}): RequestInit => ({
   method: 'POST',

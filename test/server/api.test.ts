@@ -26,6 +26,10 @@ describe('POST /v1/ask', () => {
         title: 'LoRA: Low-Rank Adaptation of Large Language Models',
         url: 'https://arxiv.org/abs/2106.09685',
         quote: 'LoRA reduces the number of trainable parameters by 10,000 times and the GPU memory requirement by 3 times.',
+        authors: ['Edward J. Hu', 'Yelong Shen', 'Phillip Wallis', 'Zeyuan Allen-Zhu'],
+        year: 2021,
+        byline: 'Edward J. Hu, Yelong Shen, Phillip Wallis et al.',
+        link: { url: 'https://arxiv.org/abs/2106.09685', kind: 'record' },
       },
     ])
     expect(body.checks).toMatchObject({ markersTotal: 1, invalidMarkers: [], uncitedSentences: [], unsupportedCitations: [], truncated: false })
@@ -76,9 +80,10 @@ describe('request errors', () => {
     ['an empty question', json({ question: '   ' }), 400, 'BAD_INPUT', 'question', 'The question is empty.'],
     ['an over-long question', json({ question: 'x'.repeat(4001) }), 400, 'BAD_INPUT', 'question', 'The question is 4001 characters long; the limit is 4000.'],
     ['a question of the wrong type', json({ question: 42 }), 400, 'BAD_INPUT', 'question', 'The question must be a string.'],
-    ['a k of the wrong type', json({ question: LORA, k: '3' }), 400, 'BAD_INPUT', 'k', 'k must be a number.'],
-    ['a k out of range', json({ question: LORA, k: 0 }), 400, 'BAD_INPUT', 'k', 'k must be a whole number from 1 to 20.'],
-    ['a fractional k', json({ question: LORA, k: 2.5 }), 400, 'BAD_INPUT', 'k', 'k must be a whole number from 1 to 20.'],
+    ['a k of the wrong type', json({ question: LORA, k: '3' }), 400, 'BAD_INPUT', 'k', 'k must be a whole number from 1 to 100.'],
+    ['a k out of range', json({ question: LORA, k: 0 }), 400, 'BAD_INPUT', 'k', 'k must be a whole number from 1 to 100.'],
+    ['a k over the limit', json({ question: LORA, k: 101 }), 400, 'BAD_INPUT', 'k', 'k must be a whole number from 1 to 100.'],
+    ['a fractional k', json({ question: LORA, k: 2.5 }), 400, 'BAD_INPUT', 'k', 'k must be a whole number from 1 to 100.'],
     ['stream of the wrong type', json({ question: LORA, stream: 'yes' }), 400, 'BAD_INPUT', 'stream', 'stream must be true or false.'],
     ['malformed JSON', post('{"question": "LoRA'), 400, 'BAD_INPUT', undefined, 'The request body is not valid JSON.'],
     ['a JSON array', json([LORA]), 400, 'BAD_INPUT', undefined, 'The request body must be a JSON object, e.g. {"question": "How does LoRA save memory?"}.'],
@@ -121,12 +126,13 @@ describe('request errors', () => {
     expect(await res.json()).toEqual({ error: { code: 'BAD_INPUT', message: 'The message is empty.', field: 'message' } })
   })
 
-  it('answers unknown routes and methods with a JSON 404', async () => {
+  // A known route asked with another method is 405 with Allow (http-details.test.ts).
+  it('answers unknown routes with a JSON 404', async () => {
     const { app } = quietApp(fx)
     for (const [method, path] of [
       ['GET', '/v2/ask'],
-      ['GET', '/v1/ask'],
-      ['DELETE', '/v1/papers/lora'],
+      ['POST', '/v1/asks'],
+      ['DELETE', '/v1/papers/lora/extra'],
     ] as const) {
       const res = await app.request(path, { method })
       expect(res.status).toBe(404)
@@ -176,7 +182,7 @@ describe('GET /v1/search', () => {
     ['no q', '/v1/search', 'q', 'The query is missing.'],
     ['an empty q', '/v1/search?q=%20', 'q', 'The query is empty.'],
     ['an over-long q', `/v1/search?q=${'x'.repeat(4001)}`, 'q', 'The query is 4001 characters long; the limit is 4000.'],
-    ['a k that is no number', '/v1/search?q=memory&k=lots', 'k', 'k must be a number.'],
+    ['a k that is no number', '/v1/search?q=memory&k=lots', 'k', 'k must be a whole number from 1 to 100.'],
     ['a k over 100', '/v1/search?q=memory&k=101', 'k', 'k must be a whole number from 1 to 100.'],
   ])('rejects %s with 400', async (_name, path, field, message) => {
     const { app } = quietApp(fx)
@@ -311,14 +317,14 @@ describe('GET /openapi.json', () => {
     const doc = await (await app.request('/openapi.json')).json()
     expect(doc.openapi).toMatch(/^3\./)
     const routes = Object.entries(doc.paths as Record<string, Record<string, unknown>>).flatMap(([path, methods]) => Object.keys(methods).map((m) => `${m.toUpperCase()} ${path}`))
-    expect(routes.sort()).toEqual(['GET /', 'GET /health', 'GET /openapi.json', 'GET /v1/models', 'GET /v1/models/{model}', 'GET /v1/papers/{id}', 'GET /v1/search', 'POST /v1/ask', 'POST /v1/chat', 'POST /v1/chat/completions'])
+    expect(routes.sort()).toEqual(['GET /', 'GET /health', 'GET /openapi.json', 'GET /v1/examples', 'GET /v1/models', 'GET /v1/models/{model}', 'GET /v1/papers/{id}', 'GET /v1/search', 'POST /v1/ask', 'POST /v1/chat', 'POST /v1/chat/completions', 'POST /v1/citations'])
     const ask = doc.paths['/v1/ask'].post
     expect(Object.keys(ask.responses).sort()).toEqual(['200', '400', '401', '413', '415', '503', '504'])
     expect(Object.keys(ask.responses['200'].content)).toEqual(['application/json', 'text/event-stream'])
     expect(doc.components.schemas.AskRequest).toMatchObject({ type: 'object', required: ['question'], properties: { question: { type: 'string', minLength: 1, maxLength: 4000 } } })
     expect(doc.components.schemas.Error.properties.error.required).toEqual(['code', 'message'])
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: 'http', scheme: 'bearer' })
-    expect(doc.paths['/v1/search'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['q', 'k'])
+    expect(doc.paths['/v1/search'].get.parameters.map((p: { name: string }) => p.name)).toEqual(['q', 'k', 'year', 'source', 'id'])
   })
 })
 

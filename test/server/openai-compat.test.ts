@@ -80,7 +80,7 @@ describe('POST /v1/chat/completions (offline answerer)', () => {
     })
     const { citations, search_results, askpapers } = extras(reply)
     expect(citations).toEqual([LORA_URL])
-    expect(search_results).toEqual([{ title: LORA_TITLE, url: LORA_URL, snippet: LORA_QUOTE }])
+    expect(search_results).toEqual([{ title: LORA_TITLE, url: LORA_URL, snippet: LORA_QUOTE, date: '2021-06-17' }])
     expect(Object.keys(askpapers)).toEqual(['abstained', 'references', 'checks', 'standalone', 'condensedBy', 'timings'])
     expect(askpapers).toMatchObject({
       abstained: false,
@@ -113,7 +113,12 @@ describe('POST /v1/chat/completions (offline answerer)', () => {
     const { citations, search_results, askpapers } = extras(reply)
     expect(citations).toEqual(['askpapers://paper/scaling'])
     expect(search_results[0]).toMatchObject({ title: 'Scaling Laws for Neural Language Models', url: 'askpapers://paper/scaling' })
-    expect(askpapers.references[0]).toMatchObject({ id: 'scaling', url: null })
+    expect(askpapers.references[0]).toMatchObject({
+      id: 'scaling',
+      url: null,
+      byline: 'authors not in the source',
+      link: { url: 'https://scholar.google.com/scholar?q=%22Scaling%20Laws%20for%20Neural%20Language%20Models%22', kind: 'search' },
+    })
   })
 
   it('abstains with no citations, listing the related papers', async () => {
@@ -404,6 +409,8 @@ describe('paperUrl', () => {
     [{ id: '2106.09685v2' }, 'https://arxiv.org/abs/2106.09685v2'],
     [{ id: 'arxiv:2305.14314' }, 'https://arxiv.org/abs/2305.14314'],
     [{ id: 'hep-th/9901001' }, 'https://arxiv.org/abs/hep-th/9901001'],
+    [{ id: 'doi:10.1145/3290605.3300233' }, 'https://doi.org/10.1145/3290605.3300233'],
+    [{ id: 'lora', url: 'javascript:alert(1)' }, 'askpapers://paper/lora'],
     [{ id: '45a52416460ecdf0' }, 'askpapers://paper/45a52416460ecdf0'],
     [{ id: 'a paper/with slashes' }, 'askpapers://paper/a%20paper%2Fwith%20slashes'],
   ])('%j → %s', (paper, url) => {

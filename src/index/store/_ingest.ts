@@ -1,4 +1,4 @@
-import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
+import { cleanLatex, mergeIntoIndexed, paperContentHash, type MergeConflict, type MergedRecord, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import { createChunker, embeddingText, type ChunkOptions } from '../chunk.js'
 import type { Embedder, EmbedderInfo } from '../embedders/index.js'
@@ -11,6 +11,16 @@ export interface IngestCounts {
   added: number
   updated: number
   unchanged: number
+}
+
+/** What an ingest did beyond the counts (issue 14). */
+export interface IngestDetails {
+  /** Papers whose text did not change but that were embedded again (a rebuild, a new chunking). */
+  reembedded: number
+  /** Records whose title or abstract differs from the indexed paper's: kept unless `replace`. */
+  conflicts: MergeConflict[]
+  /** Records merged into an indexed paper with another id (same normalised title). */
+  merged: MergedRecord[]
 }
 
 export interface IngestPlan {
@@ -28,6 +38,8 @@ export interface IngestOptions extends LockOptions {
   onPlan?: (plan: IngestPlan) => void
   /** Re-embed every indexed paper too (a new embedder): nothing is reused, and nothing is committed before the end. */
   rebuild?: boolean
+  /** Let a record's title or abstract replace the indexed paper's (otherwise a reported conflict, kept). */
+  replace?: boolean
   /** Ingest only into a corpus that holds no paper at all (seeding a fresh clone); otherwise do nothing. */
   onlyIfEmpty?: boolean
   /** Paper ids to remove, with their chunks, in the same commit as the rest (ids not indexed are ignored). */
@@ -47,6 +59,9 @@ export interface IngestResult {
   reader: CorpusReader
   /** Ids removed (of those asked for, the ones that were indexed). */
   removed: string[]
+  /** Their records, as they were indexed. */
+  removedPapers: StoredPaper[]
+  details: IngestDetails
 }
 
 const DEFAULT_BATCH = { chunks: 256, seconds: 60 }
@@ -127,36 +142,34 @@ export async function ingestPapers(
     await onStep?.('locked')
     const reader = await session.reader()
     const info = reader.info()
-    const counts: IngestCounts = { added: 0, updated: 0, unchanged: 0 }
+    const details: IngestDetails = { reembedded: 0, conflicts: [], merged: [] }
     if (options.onlyIfEmpty && info.papers > 0) {
       options.onPlan?.({ papers: info.papers, chunksToEmbed: 0, chunksReused: 0 })
-      return { counts, reader, removed: [] }
+      return { counts: { added: 0, updated: 0, unchanged: 0 }, reader, removed: [], removedPapers: [], details }
     }
     const startedAt = new Date().toISOString()
-    const ids = [...new Set(incoming.map((p) => p.id))]
-    const old = new Map((await reader.papers(ids)).map((p) => [p.id, p]))
-    const removed = (await reader.papers([...new Set(options.remove ?? [])])).map((p) => p.id)
+    const removedPapers = await reader.papers([...new Set(options.remove ?? [])])
+    const removed = removedPapers.map((p) => p.id)
     const removing = new Set(removed)
-    const changed = new Map<string, StoredPaper>()
-    for (const paper of incoming) {
-      if (removing.has(paper.id)) continue
-      const contentHash = paperContentHash(paper)
-      const before = changed.get(paper.id) ?? old.get(paper.id)
-      const next: StoredPaper = { ...paper, contentHash, plainAbstract: cleanLatex(paper.abstract), sources: unique([...(before?.sources ?? []), ...paper.sources]) }
-      if (!before) counts.added++
-      else if (before.contentHash !== contentHash || !sameRecord(before, next)) counts.updated++
-      else {
-        counts.unchanged++
-        continue
-      }
-      changed.set(paper.id, next)
+    if (removed.length > 0 && removed.length === info.papers && incoming.length === 0) {
+      throw new AppError('BAD_INPUT', `That would remove all ${info.papers} papers in ${info.location}; to start over, delete the directory and run \`askpapers ingest\` again.`)
     }
+    // The diff (duplicates by id or title, conflicts, metadata and sources merged) is the corpus's rule;
+    // matching by title needs every indexed title.
+    const indexed = incoming.length > 0 ? new Map((await reader.papers(await reader.paperIds())).map((p) => [p.id, p])) : new Map<string, StoredPaper>()
+    const old = indexed
+    const diff = mergeIntoIndexed(indexed, incoming.filter((p) => !removing.has(p.id)), { replace: options.replace === true })
+    const counts: IngestCounts = diff.counts
+    details.conflicts = diff.conflicts
+    details.merged = diff.merged
+    const changed = new Map<string, StoredPaper>()
+    for (const paper of diff.changed) changed.set(paper.id, { ...paper, contentHash: paperContentHash(paper), plainAbstract: cleanLatex(paper.abstract) })
     const rebuild = options.rebuild === true
     const chunkingChanged = info.chunking !== undefined && !sameChunking(info.chunking, chunking)
     const partial = info.partial
     if (changed.size === 0 && removed.length === 0 && !chunkingChanged && !rebuild && !partial) {
       options.onPlan?.({ papers: info.papers, chunksToEmbed: 0, chunksReused: 0 })
-      return { counts, reader, removed }
+      return { counts, reader, removed, removedPapers, details }
     }
 
     // A rebuild or a new chunking replaces the corpus: every paper is re-chunked, in one commit.
@@ -180,6 +193,7 @@ export async function ingestPapers(
       if (missing.length > 0) work.push({ paper, missing })
     }
     const toEmbed = work.reduce((n, w) => n + w.missing.length, 0)
+    details.reembedded = work.filter((w) => !diff.newText.has(w.paper.id)).length
     const uses = new Map<string, { n: number }>()
     for (const cs of prepared.values()) for (const c of cs) (uses.get(c.chunk.hash) ?? uses.set(c.chunk.hash, { n: 0 }).get(c.chunk.hash)!).n++
     const written = [...prepared.values()].reduce((n, cs) => n + cs.length, 0)
@@ -246,17 +260,12 @@ export async function ingestPapers(
     }
     const rest = toWrite.filter((p) => !committed.has(p.id))
     await session.commit({ upsert: rest.map(rowOf), remove: removed, ...batchInfo, ...(reset ? { reset: true } : {}) })
-    return { counts, reader: await session.reader(), removed }
+    return { counts, reader: await session.reader(), removed, removedPapers, details }
   } finally {
     await session.release()
   }
 }
 
-const unique = <T>(items: T[]): T[] => [...new Set(items)]
 const sameChunking = (a: ChunkOptions, b: ChunkOptions): boolean => a.size === b.size && a.overlap === b.overlap
 const describe = (info: { provider: string; model: string; dimensions?: number }): string =>
   `${info.provider} (${info.model}${info.dimensions ? `, ${info.dimensions} dimensions` : ''})`
-
-function sameRecord(a: StoredPaper, b: StoredPaper): boolean {
-  return JSON.stringify({ ...a, sources: undefined }) === JSON.stringify({ ...b, sources: undefined }) && a.sources.length === b.sources.length
-}

@@ -1,6 +1,6 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import type { Paper } from '../../corpus/index.js'
+import { matchesFilter, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import { tokenize } from '../../retrieve/tokenize.js'
 import type { ChunkOptions } from '../chunk.js'
@@ -31,9 +31,8 @@ import {
   type SaveStep,
   type StoredPaper,
 } from './_generation.js'
-import { ingestPapers, assertEmbedder, type IngestCounts, type IngestOptions } from './_ingest.js'
+import { ingestPapers, assertEmbedder, type IngestCounts, type IngestDetails, type IngestOptions } from './_ingest.js'
 import { lockDataDir, type LockOptions } from './_lock.js'
-import { sourceFile } from './_segment.js'
 
 const K1 = 1.2
 const B = 0.75
@@ -63,6 +62,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
   /** Row key = segment base + row; the last entry is the number of rows. */
   private readonly bases: number[] = []
   private scratch: Float64Array | undefined
+  private locations: Map<string, { s: number; label: number }> | undefined
   /** The records of this generation as a read-only map, each read from its file when asked for. */
   readonly records: ReadonlyMap<string, StoredPaper>
 
@@ -381,9 +381,24 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     embedder: Embedder | (() => Promise<Embedder>),
     chunking: ChunkOptions,
     options: IngestOptions = {},
-  ): Promise<{ counts: IngestCounts; index: PaperIndex }> {
+  ): Promise<{ counts: IngestCounts; index: PaperIndex; details: IngestDetails }> {
     const result = await ingestPapers(this, incoming, embedder, chunking, options)
-    return { counts: result.counts, index: result.reader as PaperIndex }
+    return { counts: result.counts, index: result.reader as PaperIndex, details: result.details }
+  }
+
+  /**
+   * Removes these papers and their chunks (`papers remove`): `ingestPapers` with nothing to add, so
+   * under the write lock, on the generation current by then, committed like an ingest (the dead rows
+   * listed, nothing rewritten). Ids not indexed (any more) are left out of `removed`; nothing is
+   * committed when none is.
+   */
+  async remove(ids: readonly string[], options: Pick<IngestOptions, 'wait' | 'onWait' | 'onStep'> = {}): Promise<{ removed: StoredPaper[]; index: PaperIndex }> {
+    const noEmbedder = (): Promise<Embedder> => Promise.reject(new Error('removing papers embeds nothing'))
+    const chunking = this.info().chunking ?? { size: 300, overlap: 0 }
+    const result = await ingestPapers(this, [], noEmbedder, chunking, { ...options, remove: ids })
+    const index = result.reader as PaperIndex
+    // Another writer may have changed the chunking meanwhile: then this is a no-op on its generation.
+    return { removed: result.removedPapers, index }
   }
 
   // ---- internals ----
@@ -471,8 +486,9 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     const ids = filter.ids ? new Set(filter.ids) : undefined
     const from = filter.years?.from
     const to = filter.years?.to
-    const sources = filter.sources ? new Set(filter.sources.map(sourceFile)) : undefined
-    const sourceHits = sources ? this.segments.map((seg) => seg.meta.sourceFiles.map((f) => sources.has(f))) : undefined
+    // A source matches as `matchesFilter` says (the file, a directory holding it, or its bare name), decided once per file.
+    const sources = filter.sources
+    const sourceHits = sources ? this.segments.map((seg) => seg.meta.sourceFiles.map((f) => matchesFilter({ id: '', sources: [f] }, { sources }))) : undefined
     return (s, row) => {
       const seg = this.segments[s]
       if (!seg || seg.deadRows.has(row)) return false
@@ -504,6 +520,17 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     return out
   }
 
+  /** Stored vectors by chunk-text hash (live chunks), read without the write lock: this generation never changes. */
+  vectorsByHash(hashes: readonly string[]): Map<string, number[]> {
+    this.locations ??= this.vectorLocations()
+    const out = new Map<string, number[]>()
+    for (const h of hashes) {
+      const at = this.locations.get(h)
+      if (at && !out.has(h)) out.set(h, this.vectorAt(at.s, at.label))
+    }
+    return out
+  }
+
   vectorAt(s: number, label: number): number[] {
     return (this.segments[s] as LoadedSegment).index.getPoint(label)
   }
@@ -518,7 +545,6 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
 class EmbeddedSession implements WriteSession {
   private index: PaperIndex | undefined
   private state: CommitState | undefined
-  private vectors: Map<string, { s: number; label: number }> | undefined
 
   constructor(
     private readonly opened: PaperIndex,
@@ -538,14 +564,7 @@ class EmbeddedSession implements WriteSession {
   }
 
   async vectorsByHash(hashes: readonly string[]): Promise<Map<string, number[]>> {
-    const index = await this.reader()
-    this.vectors ??= index.vectorLocations()
-    const out = new Map<string, number[]>()
-    for (const h of hashes) {
-      const at = this.vectors.get(h)
-      if (at && !out.has(h)) out.set(h, index.vectorAt(at.s, at.label))
-    }
-    return out
+    return (await this.reader()).vectorsByHash(hashes)
   }
 
   async contentHashes(): Promise<Map<string, string>> {

@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { link, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
-import type { Paper } from '../../corpus/index.js'
+import { paperYear, type Paper } from '../../corpus/index.js'
 import { tokenize } from '../../retrieve/tokenize.js'
 import type { StoredChunk } from './_contract.js'
 import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
@@ -91,10 +91,6 @@ export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chun
   hashes: Buffer
 }
 
-export const yearOf = (paper: Pick<Paper, 'date'>): number | null => {
-  const m = /\b(1[89]\d\d|2\d\d\d)\b/.exec(paper.date ?? '')
-  return m ? Number(m[1]) : null
-}
 export const sourceFile = (source: string): string => source.replace(/:\d+$/, '')
 
 /** BM25 document of a paper: the title counted twice, then the plain abstract. */
@@ -212,7 +208,7 @@ export class SegmentBuilder {
     this.ints.paperOffsets.push((this.ints.paperOffsets.at(-1) ?? 0) + line.length)
     this.header.ids.push(paper.id)
     this.header.contentHashes.push(paper.contentHash)
-    this.header.years.push(yearOf(paper))
+    this.header.years.push(paperYear(paper) ?? null)
     const sources: number[] = []
     for (const file of new Set(paper.sources.map(sourceFile))) {
       let s = this.sourceIndex.get(file)

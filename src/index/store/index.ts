@@ -1,6 +1,6 @@
 export type { Paper } from '../../corpus/index.js'
 export { PaperIndex } from './_paper-index.js'
-export { assertEmbedder, chunkCache, embedWithProgress, ingestPapers, type IngestCounts, type IngestOptions, type IngestPlan, type IngestResult } from './_ingest.js'
+export { assertEmbedder, chunkCache, embedWithProgress, ingestPapers, type IngestCounts, type IngestDetails, type IngestOptions, type IngestPlan, type IngestResult } from './_ingest.js'
 export { repairIndex, type RepairOptions, type RepairReport } from './_repair.js'
 export type { Manifest, SaveStep, StoredPaper } from './_generation.js'
 export type { LockHolder, LockOptions } from './_lock.js'

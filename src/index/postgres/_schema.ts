@@ -1,0 +1,186 @@
+import type pg from 'pg'
+import { AppError } from '../../errors.js'
+import { paperFields, termFrequencies } from './_terms.js'
+
+/**
+ * The corpus lives in one PostgreSQL schema (default `askpapers`), so a database can hold several
+ * corpora side by side. Every table is created by a numbered migration recorded in
+ * `schema_migrations`; a database is brought up to `LATEST` when a store opens it.
+ *
+ *   corpus         one row: version (bumped per commit), embedder, chunking, partial ingest, counts
+ *   papers         id, the StoredPaper record, content hash, year and source files (for filters)
+ *   chunks         LangChain PGVectorStore's layout (id, text, metadata, embedding) + generated columns
+ *   writer         who holds the write lock (see _lock.ts)
+ *   notes          derived records kept with one corpus version (fusion calibration…)
+ *   paper_terms    (2) the project tokenizer's term frequencies per paper: BM25 in SQL
+ *   chunk_terms    (2) the same per chunk
+ *   papers.search  (2) tsvector, title weighted A over abstract B, GIN-indexed
+ */
+
+export interface Migration {
+  version: number
+  name: string
+  up(client: pg.ClientBase, schema: string): Promise<void>
+}
+
+const q = (schema: string): string => `"${schema}"`
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'papers, chunks and vectors',
+    async up(client, schema) {
+      const s = q(schema)
+      await client.query('CREATE EXTENSION IF NOT EXISTS vector')
+      await client.query(`
+        CREATE TABLE ${s}.corpus (
+          id boolean PRIMARY KEY DEFAULT true CHECK (id),
+          version bigint NOT NULL DEFAULT 0,
+          embedder jsonb,
+          chunking jsonb,
+          partial jsonb,
+          papers integer NOT NULL DEFAULT 0,
+          chunks integer NOT NULL DEFAULT 0,
+          updated_at timestamptz
+        );
+        INSERT INTO ${s}.corpus DEFAULT VALUES;
+        CREATE TABLE ${s}.papers (
+          id text PRIMARY KEY,
+          record jsonb NOT NULL,
+          content_hash text NOT NULL,
+          year integer,
+          source_files text[] NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX papers_year ON ${s}.papers (year);
+        -- LangChain's PGVectorStore writes id, text, metadata and embedding; the rest derives from metadata.
+        -- The embedding's dimension is fixed by the first commit (pgvector's HNSW index needs vector(N)).
+        CREATE TABLE ${s}.chunks (
+          id text PRIMARY KEY,
+          text text NOT NULL,
+          metadata jsonb NOT NULL,
+          embedding vector,
+          paper_id text GENERATED ALWAYS AS (metadata->>'paperId') STORED,
+          idx integer GENERATED ALWAYS AS ((metadata->>'index')::integer) STORED,
+          hash text GENERATED ALWAYS AS (metadata->>'hash') STORED
+        );
+        CREATE INDEX chunks_paper ON ${s}.chunks (paper_id, idx);
+        CREATE INDEX chunks_hash ON ${s}.chunks (hash);
+        CREATE TABLE ${s}.writer (
+          id boolean PRIMARY KEY DEFAULT true CHECK (id),
+          token text NOT NULL,
+          holder text NOT NULL,
+          pid integer NOT NULL,
+          acquired_at timestamptz NOT NULL,
+          heartbeat_at timestamptz NOT NULL
+        );
+        CREATE TABLE ${s}.notes (name text PRIMARY KEY, version bigint NOT NULL, value jsonb NOT NULL);
+      `)
+    },
+  },
+  {
+    version: 2,
+    name: 'keyword leg: term statistics and tsvector',
+    async up(client, schema) {
+      const s = q(schema)
+      await client.query(`
+        ALTER TABLE ${s}.papers ADD COLUMN kw_length integer NOT NULL DEFAULT 0;
+        ALTER TABLE ${s}.papers ADD COLUMN search tsvector GENERATED ALWAYS AS (
+          setweight(to_tsvector('english', coalesce(record->>'title', '')), 'A') ||
+          setweight(to_tsvector('english', coalesce(record->>'plainAbstract', '')), 'B')) STORED;
+        CREATE INDEX papers_search ON ${s}.papers USING gin (search);
+        ALTER TABLE ${s}.chunks ADD COLUMN kw_length integer NOT NULL DEFAULT 0;
+        CREATE TABLE ${s}.paper_terms (term text NOT NULL, paper_id text NOT NULL, tf integer NOT NULL, PRIMARY KEY (term, paper_id));
+        CREATE INDEX paper_terms_paper ON ${s}.paper_terms (paper_id);
+        CREATE TABLE ${s}.chunk_terms (term text NOT NULL, chunk_id text NOT NULL, tf integer NOT NULL, PRIMARY KEY (term, chunk_id));
+        CREATE INDEX chunk_terms_chunk ON ${s}.chunk_terms (chunk_id);
+        ALTER TABLE ${s}.corpus ADD COLUMN paper_length bigint NOT NULL DEFAULT 0;
+        ALTER TABLE ${s}.corpus ADD COLUMN chunk_length bigint NOT NULL DEFAULT 0;
+      `)
+      // Rows written by version 1 get their term statistics here, with the same tokenizer as new writes.
+      const papers = await client.query<{ id: string; title: string; abstract: string }>(
+        `SELECT id, record->>'title' AS title, record->>'plainAbstract' AS abstract FROM ${s}.papers`,
+      )
+      await writePaperTerms(client, schema, papers.rows.map((p) => ({ id: p.id, title: p.title, plainAbstract: p.abstract })))
+      const chunks = await client.query<{ id: string; text: string }>(`SELECT id, text FROM ${s}.chunks`)
+      await writeChunkTerms(client, schema, chunks.rows)
+      await refreshCorpusCounts(client, schema)
+    },
+  },
+]
+
+export const LATEST = MIGRATIONS.at(-1)!.version
+
+/** Term rows and lengths (title×2 + abstract) of papers whose old rows are gone (deleted or never written). */
+export async function writePaperTerms(client: pg.ClientBase, schema: string, papers: readonly { id: string; title: string; plainAbstract: string }[]): Promise<void> {
+  await writeTerms(client, `${q(schema)}.papers`, `${q(schema)}.paper_terms`, 'paper_id', papers.map((p) => ({ id: p.id, fields: paperFields(p) })))
+}
+
+/** Term rows and lengths of chunks (one field, weight 1), as the embedded chunk-level BM25 counts them. */
+export async function writeChunkTerms(client: pg.ClientBase, schema: string, chunks: readonly { id: string; text: string }[]): Promise<void> {
+  await writeTerms(client, `${q(schema)}.chunks`, `${q(schema)}.chunk_terms`, 'chunk_id', chunks.map((c) => ({ id: c.id, fields: [{ text: c.text, weight: 1 }] })))
+}
+
+async function writeTerms(client: pg.ClientBase, table: string, terms: string, idColumn: string, docs: readonly { id: string; fields: { text: string; weight: number }[] }[]): Promise<void> {
+  if (docs.length === 0) return
+  const rows = { term: [] as string[], id: [] as string[], tf: [] as number[] }
+  const lengths: number[] = []
+  for (const doc of docs) {
+    const { tf, length } = termFrequencies(doc.fields)
+    lengths.push(length)
+    for (const [term, f] of tf) {
+      rows.term.push(term)
+      rows.id.push(doc.id)
+      rows.tf.push(f)
+    }
+  }
+  await client.query(`UPDATE ${table} t SET kw_length = u.l FROM unnest($1::text[], $2::integer[]) AS u(id, l) WHERE t.id = u.id`, [docs.map((d) => d.id), lengths])
+  if (rows.term.length > 0) await client.query(`INSERT INTO ${terms} (term, ${idColumn}, tf) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[])`, [rows.term, rows.id, rows.tf])
+}
+
+/** Paper and chunk counts and total keyword lengths (BM25's N and average lengths), from the rows themselves. */
+export async function refreshCorpusCounts(client: pg.ClientBase, schema: string): Promise<void> {
+  const s = q(schema)
+  await client.query(`
+    UPDATE ${s}.corpus SET
+      papers = (SELECT count(*) FROM ${s}.papers),
+      chunks = (SELECT count(*) FROM ${s}.chunks),
+      paper_length = (SELECT coalesce(sum(kw_length), 0) FROM ${s}.papers),
+      chunk_length = (SELECT coalesce(sum(kw_length), 0) FROM ${s}.chunks)`)
+}
+
+/** Advisory-lock keys: (namespace, schema) pairs, so several corpora in one database lock independently. */
+export const LOCK_NAMESPACE = { write: 0x61736b70, migrate: 0x61736b71 } as const
+
+/**
+ * Brings the schema up to `to` (default LATEST): each pending migration in its own transaction,
+ * under a transaction-level advisory lock so that two processes opening a new database at once do
+ * not both run it. Returns the version the schema is at afterwards.
+ */
+export async function migrate(client: pg.ClientBase, schema: string, { to = LATEST }: { to?: number } = {}): Promise<number> {
+  const s = q(schema)
+  let version = 0
+  for (;;) {
+    await client.query('BEGIN')
+    try {
+      await client.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE.migrate, schema])
+      await client.query(`CREATE SCHEMA IF NOT EXISTS ${s}`)
+      await client.query(`CREATE TABLE IF NOT EXISTS ${s}.schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+      const applied = await client.query<{ v: number | null }>(`SELECT max(version) AS v FROM ${s}.schema_migrations`)
+      version = applied.rows[0]?.v ?? 0
+      if (version > LATEST) {
+        throw new AppError('CONFIG', `The database schema "${schema}" is at version ${version}, newer than this askpapers understands (${LATEST}); upgrade askpapers.`)
+      }
+      const next = MIGRATIONS.find((m) => m.version === version + 1)
+      if (!next || next.version > to) {
+        await client.query('COMMIT')
+        return version
+      }
+      await next.up(client, schema)
+      await client.query(`INSERT INTO ${s}.schema_migrations (version, name) VALUES ($1, $2)`, [next.version, next.name])
+      await client.query('COMMIT')
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined)
+      throw error
+    }
+  }
+}

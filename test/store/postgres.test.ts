@@ -1,0 +1,370 @@
+import { spawn } from 'node:child_process'
+import { createServer } from 'node:net'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { PostgresStore, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
+import { copyCorpus, embeddedSource, postgresSource } from '../../src/cli/migrate.js'
+import { defaultSeedDir, loadPapers } from '../../src/corpus/index.js'
+import { createEmbedder } from '../../src/index/embedders/index.js'
+import { PaperIndex } from '../../src/index/store/index.js'
+import { KeywordIndex } from '../../src/retrieve/keyword.js'
+import { watch } from '../helpers/processes.js'
+import { startPglite, type PgliteServer } from '../helpers/pglite.js'
+import { startStubOllama } from '../helpers/stub-ollama.js'
+import { storeContract } from './contract.js'
+import { CONTRACT_EMBEDDER, contractBatch, numberedSpec, Q, SPECS } from './fixtures/corpus.js'
+
+let server: PgliteServer
+// The server without pgvector (for the missing-extension error) starts alongside, not in its test.
+let bare: Promise<PgliteServer | Error>
+let schemas = 0
+const opened: PostgresStore[] = []
+
+beforeAll(async () => {
+  bare = startPglite({ vector: false, maxConnections: 2 }).catch((error: Error) => error)
+  server = await startPglite({ maxConnections: 8 })
+})
+// PGlite serves a fixed number of connections (-m): every store's pool is closed after its test.
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close().catch(() => undefined)
+})
+afterAll(async () => {
+  const other = await bare
+  if (!(other instanceof Error)) await other.stop()
+  await server?.stop()
+})
+
+/** A store on a schema of its own: every test gets an empty corpus on the one server. */
+async function openStore(options: Partial<PostgresStoreOptions> = {}): Promise<PostgresStore> {
+  const store = await PostgresStore.open({ url: server.url(), schema: `corpus_${process.pid}_${++schemas}`, maxConnections: 2, lock: { pollMs: 10 }, ...options })
+  opened.push(store)
+  return store
+}
+
+async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: server.url() })
+  await client.connect()
+  try {
+    return (await client.query<T>(text, params)).rows
+  } finally {
+    await client.end()
+  }
+}
+
+storeContract('postgres (PGlite over the wire)', async () => {
+  const store = await openStore()
+  return {
+    writer: store,
+    reader: async () => {
+      await store.refresh()
+      return store
+    },
+    close: async () => {
+      opened.splice(opened.indexOf(store), 1)
+      await store.close()
+    },
+  }
+})
+
+describe('postgres store: schema', () => {
+  it('migrates an empty database to the latest version, fixing the vector dimension and its HNSW index at the first commit', async () => {
+    const store = await openStore()
+    const schema = `corpus_${process.pid}_${schemas}`
+    expect(await sql(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`)).toEqual([
+      { version: 1, name: 'papers, chunks and vectors' },
+      { version: 2, name: 'keyword leg: term statistics and tsvector' },
+    ])
+    const typeOf = async () => (await sql<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = '"${schema}".chunks'::regclass AND attname = 'embedding'`))[0]?.t
+    expect(await typeOf()).toBe('vector')
+    const session = await store.lock({ wait: false })
+    await session.commit(contractBatch())
+    await session.release()
+    expect(await typeOf()).toBe('vector(3)')
+    const indexes = await sql<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname IN ('chunks_embedding_hnsw', 'papers_search')`, [schema])
+    expect(indexes.map((i) => i.indexdef.replace(/.* USING (\w+) .*/, '$1')).sort()).toEqual(['gin', 'hnsw'])
+
+    // With the dimension fixed, the planner can use the HNSW index for the nearest-neighbour order.
+    const client = new pg.Client({ connectionString: server.url() })
+    await client.connect()
+    try {
+      await client.query('SET enable_seqscan = off')
+      const plan = (await client.query<{ 'QUERY PLAN': string }>(`EXPLAIN SELECT id FROM "${schema}".chunks ORDER BY embedding <=> '[1,0,0]' LIMIT 3`)).rows.map((r) => r['QUERY PLAN']).join('\n')
+      expect(plan).toContain('chunks_embedding_hnsw')
+    } finally {
+      await client.query('RESET enable_seqscan')
+      await client.end()
+    }
+  })
+
+  it('migrates a database left at version 1: term statistics are backfilled, and keyword search and counts work', async () => {
+    const old = await openStore({ schemaVersion: 1 })
+    const schema = `corpus_${process.pid}_${schemas}`
+    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 1 }])
+    // What version 1 wrote: records, chunks with their vectors, the corpus row.
+    const [lora, flash] = contractBatch().upsert
+    for (const u of [lora!, flash!]) {
+      await sql(`INSERT INTO "${schema}".papers (id, record, content_hash, year, source_files) VALUES ($1, $2, $3, $4, $5)`, [u.paper.id, JSON.stringify(u.paper), u.paper.contentHash, null, []])
+      for (const { chunk, vector } of u.chunks) {
+        await sql(`INSERT INTO "${schema}".chunks (id, text, metadata, embedding) VALUES ($1, $2, $3, $4)`, [chunk.id, chunk.text, { paperId: chunk.paperId, index: chunk.index, hash: chunk.hash }, `[${vector.join(',')}]`])
+      }
+    }
+    await sql(`UPDATE "${schema}".corpus SET version = 1, papers = 2, chunks = 4, embedder = $1, chunking = $2`, [JSON.stringify(CONTRACT_EMBEDDER), JSON.stringify({ size: 300, overlap: 0 })])
+    await old.close()
+    opened.splice(opened.indexOf(old), 1)
+
+    const store = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2 })
+    opened.push(store)
+    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 2 }])
+    expect(store.info()).toMatchObject({ version: 'v1', papers: 2, chunks: 4 })
+    const reference = new KeywordIndex([lora!, flash!].map(({ paper: p }) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
+    const hits = await store.keywordPapers('low-rank memory attention', { limit: 5 })
+    expect(hits.map((h) => h.id)).toEqual(['p-lora', 'p-flash'])
+    expect(hits.map((h) => h.id)).toEqual(reference.search('low-rank memory attention').map((h) => h.id))
+    hits.forEach((h, i) => expect(h.score).toBeCloseTo(reference.search('low-rank memory attention')[i]!.score, 9))
+    expect((await store.keywordChunks('memory', ['p-flash'])).map((h) => h.id)).toEqual(['p-flash#1'])
+    expect((await store.termStats(['attent'])).documentFrequency('attent')).toBe(1)
+    expect((await sql<{ id: string }>(`SELECT id FROM "${schema}".papers WHERE search @@ websearch_to_tsquery('english', 'matrices')`)).map((r) => r.id)).toEqual(['p-lora'])
+    expect((await store.nearestChunks(Q, 1))[0]?.chunkId).toBe('p-lora#0')
+  })
+})
+
+describe('postgres store: embedder and keyword ranking', () => {
+  it('refuses vectors of another embedder unless the batch replaces every paper (a rebuild), which may change the dimension', async () => {
+    const store = await openStore()
+    const session = await store.lock({ wait: false })
+    try {
+      await session.commit(contractBatch())
+      const other = { provider: 'openai' as const, model: 'text-embedding-3-small', dimensions: 4 }
+      const partly = contractBatch(SPECS.slice(0, 1), { embedder: other })
+      partly.upsert[0]!.chunks.forEach((c) => (c.vector = [...c.vector, 0]))
+      await expect(session.commit(partly)).rejects.toMatchObject({
+        code: 'EMBEDDER_MISMATCH',
+        message: expect.stringContaining('was built with ollama (contract-3d, 3 dimensions), not openai (text-embedding-3-small, 4 dimensions); use --embedder ollama'),
+      })
+      expect(() => store.assertCompatible({ provider: 'openai', model: 'text-embedding-3-small' })).toThrow(/askpapers ingest --rebuild/)
+
+      const rebuild = contractBatch(SPECS, { embedder: other })
+      rebuild.upsert.forEach((u) => u.chunks.forEach((c) => (c.vector = [0, ...c.vector])))
+      await session.commit(rebuild)
+      expect(store.info()).toMatchObject({ embedder: other, papers: 4, chunks: 7 })
+      expect((await store.nearestChunks([0, 1, 0, 0], 1))[0]?.chunkId).toBe('p-lora#0')
+    } finally {
+      await session.release()
+    }
+  })
+
+  it("ts_rank mode ranks with PostgreSQL's own full-text search over the weighted tsvector", async () => {
+    const bm25 = await openStore()
+    const session = await bm25.lock({ wait: false })
+    await session.commit(contractBatch())
+    await session.release()
+    const schema = `corpus_${process.pid}_${schemas}`
+    const tsRank = await PostgresStore.open({ url: server.url(), schema, maxConnections: 1, keywordRanking: 'ts_rank' })
+    opened.push(tsRank)
+    // "memory" is in FlashAttention's title (weight A) and QLoRA's abstract (weight B).
+    const hits = await tsRank.keywordPapers('memory', { limit: 5 })
+    expect(hits.map((h) => h.id)).toEqual(['p-flash', 'p-qlora'])
+    expect(hits[0]!.score).toBeGreaterThan(hits[1]!.score)
+    // Where the tokenizers differ: the project's joins "pre-trained" into "pretrain", as LoRA's "pretrained"
+    // is indexed; Postgres's english parser splits it into "pre" and "train", which LoRA's abstract lacks.
+    expect(await tsRank.keywordPapers('pre-trained', { limit: 5 })).toEqual([])
+    expect((await bm25.keywordPapers('pre-trained', { limit: 5 })).map((h) => h.id)).toEqual(['p-lora'])
+  })
+})
+
+describe('postgres store: many processes', () => {
+  it('two readers on one corpus see each other’s commits after refresh()', async () => {
+    const a = await openStore()
+    const schema = `corpus_${process.pid}_${schemas}`
+    const b = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2 })
+    opened.push(b)
+    expect(await a.refresh()).toBe(false)
+    const session = await b.lock({ wait: false })
+    await session.commit(contractBatch(SPECS.slice(0, 2)))
+    await session.release()
+    expect(a.info().papers).toBe(0)
+    expect(await a.refresh()).toBe(true)
+    expect(a.info()).toMatchObject({ papers: 2, version: b.info().version })
+    expect((await a.keywordPapers('attention', { limit: 5 })).map((h) => h.id)).toEqual(['p-flash'])
+    expect(await a.keywordPapers('low-rank', { limit: 5 })).toEqual(await b.keywordPapers('low-rank', { limit: 5 }))
+    expect(await a.refresh()).toBe(false)
+  })
+
+  it('two processes racing 5 commits each lose no paper: the lock is held by one at a time', async () => {
+    const store = await openStore()
+    const schema = `corpus_${process.pid}_${schemas}`
+    const [one, two] = [writer('alpha', schema), writer('beta', schema)]
+    const [e1, e2] = await Promise.all([one.exited, two.exited])
+    expect({ code: e1.code, stderr: one.stderr() }).toEqual({ code: 0, stderr: '' })
+    expect({ code: e2.code, stderr: two.stderr() }).toEqual({ code: 0, stderr: '' })
+
+    await store.refresh()
+    expect(store.info()).toMatchObject({ papers: 40, chunks: 40, version: 'v10' })
+    const expected = ['alpha', 'beta'].flatMap((p) => Array.from({ length: 20 }, (_, n) => numberedSpec(p, n).paper.id))
+    expect((await store.paperIds()).sort()).toEqual(expected.sort())
+    const held = [one, two].flatMap((w) => [...w.stdout().matchAll(/^held (\S+) (\S+)$/gm)].map((m) => [Number(m[1]), Number(m[2])] as const)).sort((x, y) => x[0] - y[0])
+    expect(held).toHaveLength(10)
+    for (let i = 1; i < held.length; i++) expect(held[i]![0]).toBeGreaterThanOrEqual(held[i - 1]![1])
+  })
+
+  it('a writer killed while holding the lock does not block the corpus: its lock is taken over once it stops heartbeating', async () => {
+    const store = await openStore({ lock: { pollMs: 20, staleMs: 1_000 } })
+    const schema = `corpus_${process.pid}_${schemas}`
+    const holder = writer('hold', schema)
+    await holder.waitFor(/^locked$/m)
+    await expect(store.lock({ wait: false })).rejects.toMatchObject({ code: 'INDEX_LOCKED', message: expect.stringContaining(`pid ${holder.child.pid} on`) })
+    holder.child.kill('SIGKILL')
+    await holder.exited
+    // On PostgreSQL the advisory lock goes with the dead connection at once; PGlite shares one session, so the stale row decides.
+    const session = await store.lock({ wait: true })
+    await session.commit(contractBatch(SPECS.slice(0, 1)))
+    await session.release()
+    expect(store.info().papers).toBe(1)
+  })
+})
+
+describe('postgres store: errors a person can act on', () => {
+  it('names host, port and database, and the fix, when nothing listens; the password is never shown', async () => {
+    const port = await freePort()
+    const url = `postgres://reader:hunter2@127.0.0.1:${port}/corpus`
+    const error = await PostgresStore.open({ url, connectTimeoutMs: 2_000 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    )
+    expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+    const message = (error as Error).message
+    expect(message).toBe(`Cannot reach PostgreSQL at 127.0.0.1:${port} (database "corpus"): connection refused (nothing listens there). Start the server or fix the host and port in --store / ASKPAPERS_STORE_URL.`)
+    expect(message).not.toContain('hunter2')
+  })
+
+  it('names CREATE EXTENSION vector when the server has no pgvector', async () => {
+    const started = await bare
+    if (started instanceof Error) throw started
+    {
+      const error = await PostgresStore.open({ url: started.url({ database: 'papers', password: 'hunter2' }) }).then(
+        () => undefined,
+        (e: unknown) => e,
+      )
+      expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' })
+      expect((error as Error).message).toBe(
+        `The pgvector extension is not available in database "papers" on 127.0.0.1:${started.port}: install pgvector on the server, then run \`CREATE EXTENSION vector;\` in that database as its owner or a superuser.`,
+      )
+      // Nothing was left half-made: the failed migration rolled back.
+      const client = new pg.Client({ connectionString: started.url() })
+      await client.connect()
+      expect((await client.query(`SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'askpapers'`)).rows).toEqual([{ n: 0 }])
+      await client.end()
+    }
+  })
+
+  // PGlite accepts any user and password, so a refused login cannot be produced here; these are the
+  // SQLSTATEs a real server sends (28P01 wrong password, 28000 pg_hba.conf, 3D000 no such database).
+  it.each([
+    ['28P01', 'password authentication failed for user "reader"', 'PostgreSQL at db.example:6543 refused user "reader" for database "corpus" (wrong password). Fix the user and password in --store / ASKPAPERS_STORE_URL.'],
+    ['28000', 'no pg_hba.conf entry for host', 'PostgreSQL at db.example:6543 refused user "reader" for database "corpus" (not allowed by pg_hba.conf). Fix the user and password in --store / ASKPAPERS_STORE_URL.'],
+    ['3D000', 'database "corpus" does not exist', 'PostgreSQL at db.example:6543 has no database "corpus". Create it (`createdb corpus`) or fix the database name in --store / ASKPAPERS_STORE_URL.'],
+  ])('a server answering %s gets a message naming the fix', (code, serverMessage, expected) => {
+    const target = parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus')
+    const mapped = storeError(Object.assign(new Error(serverMessage), { code }), target) as Error & { code: string }
+    expect({ code: mapped.code, message: mapped.message }).toEqual({ code: 'STORE_UNAVAILABLE', message: expected })
+  })
+
+  // PGlite does not enforce statement_timeout (no timers in its wasm backend): this is the SQLSTATE a real server sends.
+  it('a statement cancelled by the timeout is a TIMEOUT naming the server and how to raise it', () => {
+    const target = parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus')
+    const mapped = storeError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), target, { statementTimeoutMs: 30_000 }) as Error & { code: string }
+    expect({ code: mapped.code, message: mapped.message }).toEqual({
+      code: 'TIMEOUT',
+      message: 'A query to PostgreSQL at db.example:6543 (database "corpus") ran longer than the statement timeout (30000 ms); raise it by adding ?statement_timeout=MS to the URL (--store / ASKPAPERS_STORE_URL), or check the server\'s load.',
+    })
+  })
+
+  it('shows the URL without its password, and takes pool size and statement timeout from it', () => {
+    expect(parseStoreUrl('postgres://reader:hunter2@db.example/corpus?pool_max=8&statement_timeout=5000&sslmode=require')).toEqual({
+      url: 'postgres://reader:hunter2@db.example/corpus?sslmode=require',
+      host: 'db.example',
+      port: 5432,
+      database: 'corpus',
+      user: 'reader',
+      location: 'postgres://reader:***@db.example/corpus?sslmode=require',
+      poolMax: 8,
+      statementTimeoutMs: 5000,
+      flag: '--store / ASKPAPERS_STORE_URL',
+    })
+    expect(() => parseStoreUrl('postgres://db.example/corpus?pool_max=lots')).toThrow(/pool_max must be a whole number/)
+    expect(parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus?sslmode=require').location).toBe('postgres://reader:***@db.example:6543/corpus?sslmode=require')
+    expect(() => parseStoreUrl('mysql://reader:hunter2@db/x')).toThrow(/must start with postgres:\/\//)
+    expect(() => parseStoreUrl('not a url hunter2')).toThrow(expect.objectContaining({ message: expect.not.stringContaining('hunter2') }))
+  })
+})
+
+describe('askpapers migrate: copying a corpus with its vectors', () => {
+  it('copies an embedded index into Postgres without embedding anything, resumes by skipping what is there, and copies Postgres to Postgres', async () => {
+    const ollama = await startStubOllama({ models: ['nomic-embed-text'], dimensions: 16 })
+    const dir = await mkdtemp(join(tmpdir(), 'askpapers-migrate-'))
+    const embedder = await createEmbedder({ provider: 'ollama', host: ollama.url, model: 'nomic-embed-text' })
+    try {
+      const { papers } = await loadPapers([defaultSeedDir()])
+      const { index } = await (await PaperIndex.open(dir)).ingest(papers.slice(0, 24), embedder, { size: 300, overlap: 0 })
+      const embedCalls = ollama.requests.length
+      const target = await openStore()
+      const report = await copyCorpus(await embeddedSource(dir), target, { batchPapers: 10 })
+      expect(ollama.requests.length).toBe(embedCalls)
+      const chunks = [...(await index.chunksOf(await index.paperIds())).values()].flat()
+      expect(report).toEqual({ papers: 24, chunks: chunks.length, skipped: 0, batches: 3 })
+      expect(target.info()).toMatchObject({ papers: 24, chunks: chunks.length, embedder: index.manifest!.embedder, chunking: { size: 300, overlap: 0 } })
+      expect(target.info().partial).toBeUndefined()
+      expect(await target.papers(await index.paperIds())).toEqual(await index.papers(await index.paperIds()))
+
+      // The same neighbours in the same order, from the copied vectors.
+      const query = await embedder.embeddings.embedQuery('low-rank adaptation of language models')
+      const embedded = await index.nearestChunks(query, 8)
+      const copied = await target.nearestChunks(query, 8)
+      expect(copied.map((h) => h.chunkId)).toEqual(embedded.map((h) => h.chunkId))
+      copied.forEach((h, i) => expect(h.similarity).toBeCloseTo(embedded[i]!.similarity, 5))
+      const reference = new KeywordIndex((await index.papers(await index.paperIds())).map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
+      expect((await target.keywordPapers('low-rank adaptation memory', { limit: 10 })).map((h) => h.id)).toEqual(reference.search('low-rank adaptation memory', 10).map((h) => h.id))
+
+      expect(await copyCorpus(await embeddedSource(dir), target)).toEqual({ papers: 0, chunks: 0, skipped: 24, batches: 0 })
+
+      const second = await openStore()
+      const source = await postgresSource(target)
+      try {
+        expect(await copyCorpus(source, second, { batchPapers: 7 })).toEqual({ papers: 24, chunks: chunks.length, skipped: 0, batches: 4 })
+      } finally {
+        await source.close()
+      }
+      expect((await second.nearestChunks(query, 8)).map((h) => h.chunkId)).toEqual(copied.map((h) => h.chunkId))
+      expect(await second.papers(await index.paperIds())).toEqual(await index.papers(await index.paperIds()))
+    } finally {
+      await embedder.close()
+      await ollama.close()
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+})
+
+const FIXTURES = join(import.meta.dirname, 'fixtures')
+
+/** A race-writer child (fixtures/race-writer.ts) running the TypeScript sources on this Node. */
+function writer(prefix: string, schema: string) {
+  return watch(
+    spawn(process.execPath, ['--experimental-transform-types', '--no-warnings', '--import', join(FIXTURES, 'ts-hooks.mjs'), join(FIXTURES, 'race-writer.ts'), server.url(), schema, prefix, '5', '4'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  )
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer()
+    probe.once('error', reject)
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number }
+      probe.close(() => resolve(port))
+    })
+  })
+}
