@@ -1,4 +1,4 @@
-import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { cp, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -87,6 +87,48 @@ describe('PaperIndex', () => {
     expect(embeddedSince(before)).toEqual(['Scaling laws: A new sentence about data.'])
     expect((await index.paperIds()).sort()).toEqual([A.id, B.id, C.id].sort())
     expect((await (await PaperIndex.open(data)).papers([B.id]))[0]?.abstract).toBe(changed.abstract)
+  })
+
+  it('extends the newest segment when adding, and removes by listing dead rows: every file of the previous generation is shared by hard link, not rewritten', async () => {
+    const data = join(dir, 'append')
+    await (await PaperIndex.open(data)).ingest([A, B], embedder, CHUNKING)
+    const { index: added } = await (await PaperIndex.open(data)).ingest([C], embedder, CHUNKING)
+    const total = added.info().chunks
+    const ofB = (await added.chunksOf([B.id])).get(B.id)?.length ?? 0
+    expect(added.manifest?.segments).toEqual([{ name: 'seg-000002', papers: 3, chunks: total, dead: [] }])
+    expect(added.graphVectors()).toBe(total)
+
+    const { removed, index } = await added.remove([B.id, 'not-indexed'])
+    expect(removed.map((p) => p.id)).toEqual([B.id])
+    expect(index.manifest?.segments).toEqual([{ name: 'seg-000002', papers: 3, chunks: total, dead: [1] }])
+    const files = (await readdir(join(data, index.version))).filter((f) => f.startsWith('seg-'))
+    expect(files.sort()).toEqual(['seg-000002.chunks.jsonl', 'seg-000002.hnsw', 'seg-000002.meta.bin', 'seg-000002.papers.jsonl'])
+    for (const f of files) expect((await stat(join(data, index.version, f))).ino).toBe((await stat(join(data, added.version, f))).ino)
+
+    const reopened = await PaperIndex.open(data)
+    expect(await reopened.paperIds()).toEqual([A.id, C.id])
+    expect(reopened.info()).toMatchObject({ papers: 2, chunks: total - ofB })
+    expect(reopened.graphVectors()).toBe(total - ofB)
+    const query = await embedder.embeddings.embedQuery(embeddingText(B.title, { text: 'Loss follows a power law in model size and in the amount of data used.' }))
+    expect((await reopened.nearestChunks(query, 10)).map((h) => h.paperId)).not.toContain(B.id)
+    expect(await reopened.keywordPapers('power law compute-optimal', { limit: 5 })).toEqual([])
+    // Corpus statistics count live papers only.
+    expect((await reopened.termStats(['power'])).documentFrequency('power')).toBe(0)
+  })
+
+  it('restricts both legs to the papers a filter allows', async () => {
+    const data = join(dir, 'filters')
+    const dated = [
+      { ...A, date: '2021-06-17', sources: ['a.jsonl:1'] },
+      { ...B, date: '2020-01-23', sources: ['b.jsonl:1'] },
+      { ...C, date: '2023-05-01', sources: ['b.jsonl:2'] },
+    ]
+    const { index } = await (await PaperIndex.open(data)).ingest(dated, embedder, CHUNKING)
+    const query = await embedder.embeddings.embedQuery(embeddingText(A.title, { text: 'We freeze the weights.' }))
+    expect(new Set((await index.nearestChunks(query, 10, { sources: ['b.jsonl'] })).map((h) => h.paperId))).toEqual(new Set([B.id, C.id]))
+    expect(new Set((await index.nearestChunks(query, 10, { years: { from: 2021, to: 2021 } })).map((h) => h.paperId))).toEqual(new Set([A.id]))
+    expect((await index.keywordPapers('low-rank matrices models', { limit: 5, filter: { years: { to: 2020 } } })).map((h) => h.id)).toEqual([B.id])
+    expect(await index.paperIds({ ids: [C.id, 'missing'] })).toEqual([C.id])
   })
 
   it('does nothing at all for an unchanged re-ingest', async () => {
