@@ -34,6 +34,30 @@ export async function checkOptions(command: AnyCommand, rawArgs: readonly string
   }
 }
 
+/**
+ * The command the arguments name, following subcommands as citty does (`papers list` → list), with
+ * a parent that names the path to it: what `--help` describes.
+ */
+export async function resolveCommand(command: AnyCommand, rawArgs: readonly string[], parent?: AnyCommand, path = ''): Promise<[AnyCommand, AnyCommand | undefined]> {
+  const options = optionTable(await resolve(command.args ?? {}))
+  const subCommands = (await resolve(command.subCommands ?? {})) as Record<string, Resolvable<AnyCommand>>
+  for (let i = 0; i < rawArgs.length; i++) {
+    const arg = rawArgs[i] ?? ''
+    if (arg === '--') break
+    if (arg.startsWith('-')) {
+      if (!arg.includes('=') && options.get(arg)?.takesValue) i++
+      continue
+    }
+    const sub = subCommands[arg]
+    if (!sub) return [command, parent]
+    // The usage line names the whole path: "askpapers papers list".
+    const meta = await resolve(command.meta ?? {})
+    const name = path || `${(await resolve(parent?.meta ?? {})).name ?? ''} ${meta.name ?? ''}`.trim()
+    return resolveCommand(await resolve(sub), rawArgs.slice(i + 1), { meta: { ...meta, name } }, `${name} ${arg}`)
+  }
+  return [command, parent]
+}
+
 interface Option {
   takesValue: boolean
   /** How the help spells it: a suggestion names this. */

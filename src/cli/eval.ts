@@ -38,7 +38,8 @@ export const evaluate = defineCommand({
     const questions = limit === undefined ? inSplit : spreadSample(inSplit, limit)
     // Checked now rather than after minutes of evaluation.
     if (args.report) await checkReportPath(args.report)
-    const engine = await openEngine(args)
+    // Without --answers the chat model is not used: warned about above, once.
+    const engine = await openEngine(args.answers ? args : { ...args, llm: undefined, model: undefined })
     try {
       await ensureIndexed(engine)
       const retriever = await engine.retriever()

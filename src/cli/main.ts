@@ -1,7 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
 import { defineCommand, renderUsage, runCommand } from 'citty'
 import { isAppError, type ErrorCode } from '../errors.js'
-import { checkOptions, suggest } from './_args.js'
+import { checkOptions, resolveCommand, suggest } from './_args.js'
 import { sanitize, useColor } from './_terminal.js'
 import { ask } from './ask.js'
 import { chat } from './chat.js'
@@ -56,7 +56,8 @@ export async function runCli(argv: string[]): Promise<void> {
       return
     }
     if (argv.includes('--help') || argv.includes('-h')) {
-      await showUsage(command, main)
+      const [described, parent] = await resolveCommand(command, argv.slice(1), main)
+      await showUsage(described, parent)
       return
     }
     await checkOptions(command, argv.slice(1), `askpapers ${sub}`)

@@ -59,9 +59,10 @@ describe.skipIf(!TMUX)(TMUX ? 'askpapers chat in a terminal' : 'askpapers chat i
 
     tmux('send-keys', '-t', PANE, FIRST, 'Enter')
     await waitForScreen((s) => expect(s).toMatch(/\nReferences\n[\s\S]*\n\naskpapers>\s*$/))
-    expect(flat(screen())).toContain(`askpapers> ${FIRST} ${FIRST_ANSWER} References [1] BitDelta: Your Fine-Tune May Only Be Worth One Bit (p-`)
-    // Wrapped by the CLI itself: joined back, tmux's own wrapping would show as longer lines.
-    expect(tmux('capture-pane', '-p', '-J', '-t', PANE).split('\n').filter((l) => l.length > 80)).toEqual([])
+    expect(flat(screen())).toContain(`askpapers> ${FIRST} ${FIRST_ANSWER} References [1] BitDelta: Your Fine-Tune May Only Be Worth One Bit authors not in the source.`)
+    expect(flat(screen())).toMatch(/search by title: https:\/\/scholar\.google\.com\/scholar\?q=\S+ (\S+ )?\(id p-[0-9a-f]+\) “We quantize the weight delta/)
+    // Wrapped by the CLI itself (a link stays whole on its own line, so it can be clicked): joined back, tmux's own wrapping would show as longer lines.
+    expect(tmux('capture-pane', '-p', '-J', '-t', PANE).split('\n').filter((l) => l.length > 80 && !/^\s*https?:\/\/\S+$/.test(l))).toEqual([])
 
     tmux('send-keys', '-t', PANE, 'how much memory does it save?', 'Enter')
     await waitForScreen((s) => expect(s).toContain('saves a great deal'))

@@ -122,6 +122,11 @@ describe('options with no effect in the mode chosen', () => {
     // Progress on stderr (no terminal): a line at the start and one at the end.
     expect(run.stderr).toMatch(/^Retrieval: 0\/1 questions \(0%\), 0\.0 questions\/s, ETA unknown\nRetrieval: 1\/1 questions \(100%\), [\d.]+ questions\/s, ETA 0s$/m)
     expect(run.code).toBe(0)
+    // Said once, for the reason that applies (not also "with --llm none").
+    const model = await runCli(['eval', '--questions', questions, '--model', 'llama3.1:8b', '--json'], { env })
+    expect(model.stderr.split('\n').filter((l) => l.includes('warning'))).toEqual([
+      'askpapers: warning: --model has no effect without --answers (retrieval is measured without a chat model), so it is ignored; to measure answers too, add --answers.',
+    ])
   })
 })
 
@@ -131,6 +136,13 @@ describe('help, questions on stdin, and k', () => {
     expect(run.code).toBe(0)
     expect(run.stdout).toContain('USAGE askpapers ingest [OPTIONS] [PATH...]')
     expect(run.stdout).toMatch(/^ {2}PATH\.\.\. {4}Files or directories to ingest/m)
+  })
+
+  it('a subcommand\'s --help describes that subcommand', async () => {
+    const run = await runCli(['papers', 'list', '--help'])
+    expect(run.code).toBe(0)
+    expect(run.stdout).toMatch(/^USAGE askpapers papers list \[OPTIONS\]/m)
+    expect(run.stdout).toContain('--json')
   })
 
   it('`echo q | askpapers ask` points to --stdin, and --stdin then answers', async () => {
