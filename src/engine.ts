@@ -3,7 +3,8 @@ import type { Config } from './config.js'
 import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
 import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
-import { PaperIndex, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/store.js'
+import { ingestPapers, PaperIndex, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/store.js'
+import { PostgresStore, PostgresView } from './index/postgres/index.js'
 import { Answerer } from './answer/answer.js'
 import { everydaySimilarity, loadEverydayQuestions } from './answer/everyday.js'
 import { loadPrompts, type Prompts } from './answer/prompts.js'
@@ -21,6 +22,13 @@ export interface IngestSummary extends IngestCounts, IngestDetails {
 
 /** Problems quoted in the error when no record at all could be read. */
 const PROBLEMS_SHOWN = 5
+
+/**
+ * The corpus the engine holds, whichever store keeps it: the embedded index (a data directory) or a
+ * view of a PostgreSQL corpus. Both give the store contract plus the few members the front ends
+ * read synchronously (`records`, `version`, `isEmpty`, `assertCompatible`).
+ */
+export type EngineCorpus = PaperIndex | PostgresView
 
 export interface EngineOptions {
   chunking?: ChunkOptions
@@ -45,16 +53,28 @@ export class Engine {
 
   private constructor(
     readonly config: Config,
-    private current: PaperIndex,
+    private current: EngineCorpus,
     private readonly options: Required<EngineOptions>,
   ) {}
 
   static async open(config: Config, { chunking = { ...DEFAULT_CHUNKING, size: config.chunkSize }, fusion = DEFAULT_FUSION }: EngineOptions = {}): Promise<Engine> {
-    return new Engine(config, await PaperIndex.open(config.dataDir), { chunking, fusion })
+    if (!config.store) return new Engine(config, await PaperIndex.open(config.dataDir), { chunking, fusion })
+    const store = await PostgresStore.open({ url: config.store.url })
+    try {
+      return new Engine(config, await PostgresView.load(store), { chunking, fusion })
+    } catch (error) {
+      await store.close().catch(() => undefined)
+      throw error
+    }
   }
 
-  get index(): PaperIndex {
+  get index(): EngineCorpus {
     return this.current
+  }
+
+  /** Where the corpus is: the data directory, or the database URL without its password. */
+  get location(): string {
+    return this.config.store?.location ?? this.config.dataDir
   }
 
   /** The embedder this configuration names, as the index records it (dimensions known only after creation). */
@@ -82,7 +102,7 @@ export class Engine {
   async ingest(paths: string[], { rebuild = false, ...options }: IngestOptions & { rebuild?: boolean } = {}): Promise<IngestSummary> {
     const started = performance.now()
     if (rebuild && paths.length === 0 && this.current.isEmpty) {
-      throw new AppError('BAD_INPUT', `Nothing to rebuild: the index in ${this.config.dataDir} is empty. Run \`askpapers ingest\` (the bundled seeds) or \`askpapers ingest PATH\` instead.`)
+      throw new AppError('BAD_INPUT', `Nothing to rebuild: the index in ${this.location} is empty. Run \`askpapers ingest\` (the bundled seeds) or \`askpapers ingest PATH\` instead.`)
     }
     const loaded = rebuild && paths.length === 0 ? { papers: [], problems: [], conflicts: [] } : await loadPapers(paths.length > 0 ? paths : [defaultSeedDir()])
     const { papers, problems } = loaded
@@ -94,7 +114,7 @@ export class Engine {
     }
     // A rebuild re-embeds every paper already indexed too: it changes the embedder, never the corpus.
     if (!rebuild) this.current.assertCompatible(this.expectedEmbedder())
-    const { counts, index, details } = await this.current.ingest(papers, () => this.embedder(), this.options.chunking, { ...options, rebuild })
+    const { counts, index, details } = await this.ingestInto(papers, { ...options, rebuild })
     this.current = index
     this.retrieverCache = undefined
     this.answererCache = undefined
@@ -107,7 +127,7 @@ export class Engine {
 
   /** Removes papers through the store's write path (`PaperIndex.remove`); returns what was removed and how many are left. */
   async remove(ids: readonly string[], options: Pick<IngestOptions, 'wait' | 'onWait'> = {}): Promise<{ removed: StoredPaper[]; papers: number }> {
-    const { removed, index } = await this.current.remove(ids, options)
+    const { removed, index } = await this.removeFrom(ids, options)
     if (index !== this.current) {
       this.current = index
       this.retrieverCache = undefined
@@ -116,8 +136,30 @@ export class Engine {
     return { removed, papers: index.info().papers }
   }
 
+  private async ingestInto(papers: Parameters<PaperIndex['ingest']>[0], options: IngestOptions): Promise<{ counts: IngestCounts; index: EngineCorpus; details: IngestDetails }> {
+    const current = this.current
+    if (current instanceof PaperIndex) return current.ingest(papers, () => this.embedder(), this.options.chunking, options)
+    const result = await ingestPapers(current.store, papers, () => this.embedder(), this.options.chunking, options)
+    return { counts: result.counts, index: await this.viewAfterWrite(current), details: result.details }
+  }
+
+  private async removeFrom(ids: readonly string[], options: Pick<IngestOptions, 'wait' | 'onWait'>): Promise<{ removed: StoredPaper[]; index: EngineCorpus }> {
+    const current = this.current
+    if (current instanceof PaperIndex) return current.remove(ids, options)
+    const noEmbedder = (): Promise<Embedder> => Promise.reject(new Error('removing papers embeds nothing'))
+    const chunking = current.info().chunking ?? this.options.chunking
+    const result = await ingestPapers(current.store, [], noEmbedder, chunking, { ...options, remove: ids })
+    return { removed: result.removedPapers, index: await this.viewAfterWrite(current) }
+  }
+
+  /** The PostgreSQL corpus as committed: a new view when its version moved, else the one held. */
+  private async viewAfterWrite(current: PostgresView): Promise<PostgresView> {
+    await current.store.refresh()
+    return current.store.info().version === current.version ? current : PostgresView.load(current.store)
+  }
+
   async retriever(): Promise<Retriever> {
-    if (this.current.isEmpty) throw new AppError('NOT_FOUND', `The index in ${this.config.dataDir} is empty: run \`askpapers ingest\` first.`)
+    if (this.current.isEmpty) throw new AppError('NOT_FOUND', `The index in ${this.location} is empty: run \`askpapers ingest\` first.`)
     this.current.assertCompatible(this.expectedEmbedder())
     if (!this.retrieverCache) {
       const index = this.current
@@ -129,7 +171,7 @@ export class Engine {
     return this.retrieverCache
   }
 
-  private newRetriever(index: PaperIndex, denseWeight: number | undefined): Retriever {
+  private newRetriever(index: EngineCorpus, denseWeight: number | undefined): Retriever {
     const embedQuery = async (text: string): Promise<number[]> => {
       const embedder = await this.embedder()
       index.assertCompatible(embedder.info)
@@ -155,11 +197,17 @@ export class Engine {
   }
 
   private async swapToCommitted(): Promise<boolean> {
-    const committed = await PaperIndex.committedVersion(this.config.dataDir)
-    if (committed === undefined || committed === this.current.version || committed === this.failedVersion) return false
-    let next: PaperIndex
+    const current = this.current
+    let committed: string | undefined
+    if (current instanceof PaperIndex) committed = await PaperIndex.committedVersion(this.config.dataDir)
+    else {
+      await current.store.refresh()
+      committed = current.store.info().version
+    }
+    if (committed === undefined || committed === current.version || committed === this.failedVersion) return false
+    let next: EngineCorpus
     try {
-      next = await PaperIndex.open(this.config.dataDir, { previous: this.current })
+      next = current instanceof PaperIndex ? await PaperIndex.open(this.config.dataDir, { previous: current }) : await PostgresView.load(current.store)
       next.assertCompatible(this.expectedEmbedder())
     } catch (error) {
       this.failedVersion = committed
@@ -229,7 +277,7 @@ export class Engine {
     return this.answererCache
   }
 
-  private async newAnswerer(index: PaperIndex, retriever: Retriever, { measure }: { measure: boolean }): Promise<Answerer> {
+  private async newAnswerer(index: EngineCorpus, retriever: Retriever, { measure }: { measure: boolean }): Promise<Answerer> {
     const [prompts, everyday] = await Promise.all([this.prompts(), this.everyday(index, measure)])
     return new Answerer({ retriever, prompts, provider: this.provider(), everyday })
   }
@@ -239,7 +287,7 @@ export class Engine {
    * embedded once by the index's embedder and kept beside the index (and in memory: it does not
    * depend on the papers). Without `measure`, only what is already at hand is used.
    */
-  private async everyday(index: PaperIndex, measure: boolean): Promise<((v: readonly number[]) => number) | undefined> {
+  private async everyday(index: EngineCorpus, measure: boolean): Promise<((v: readonly number[]) => number) | undefined> {
     // A handful of papers gives no baseline of what "near the corpus" means (nor stable idf).
     if (index.info().papers < MIN_PAPERS_FOR_EVERYDAY) return undefined
     const built = index.info().embedder
@@ -262,6 +310,8 @@ export class Engine {
     const pending = this.embedderPromise
     this.embedderPromise = undefined
     if (pending) await (await pending.catch(() => undefined))?.close()
+    const current = this.current
+    if (current instanceof PostgresView) await current.store.close().catch(() => undefined)
   }
 }
 

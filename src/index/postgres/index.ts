@@ -2,3 +2,4 @@ export { PostgresStore, SCHEMA_VERSION, type PostgresStoreOptions } from './_sto
 export { LATEST, MIGRATIONS, migrate, type Migration } from './_schema.js'
 export { parseStoreUrl, redactUrl, type StoreTarget } from './_url.js'
 export { storeError, CREATE_EXTENSION_HINT } from './_errors.js'
+export { PostgresView } from './_view.js'
