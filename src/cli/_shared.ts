@@ -9,6 +9,7 @@ import { sanitize } from './_terminal.js'
 /** Flags every command that touches the index shares. */
 export const indexArgs = {
   'data-dir': { type: 'string', description: 'Index directory (default: .askpapers, or ASKPAPERS_DATA_DIR)' },
+  store: { type: 'string', description: 'PostgreSQL corpus instead of --data-dir: postgres://user:password@host:port/db (or ASKPAPERS_STORE_URL)' },
   embedder: { type: 'string', description: 'use-lite (offline default) | ollama | openai (or ASKPAPERS_EMBEDDER)' },
   'embed-model': { type: 'string', description: 'Embedding model for ollama/openai' },
 } as const
@@ -21,6 +22,7 @@ export const llmArgs = {
 
 export interface IndexFlags {
   'data-dir'?: string | undefined
+  store?: string | undefined
   embedder?: string | undefined
   'embed-model'?: string | undefined
   llm?: string | undefined
@@ -28,7 +30,7 @@ export interface IndexFlags {
 }
 
 export async function openEngine(flags: IndexFlags): Promise<Engine> {
-  const config = loadConfig(process.env, { dataDir: flags['data-dir'], embedder: flags.embedder, embedModel: flags['embed-model'], llm: flags.llm, model: flags.model })
+  const config = loadConfig(process.env, { dataDir: flags['data-dir'], store: flags.store, embedder: flags.embedder, embedModel: flags['embed-model'], llm: flags.llm, model: flags.model })
   warnInertModels(config, flags)
   return Engine.open(config)
 }

@@ -31,7 +31,7 @@ export const ingest = defineCommand({
         printJson({ papers, added, updated, unchanged, skipped, seconds: Math.round(seconds * 100) / 100, reembedded, conflicts, merged, problems })
       } else {
         process.stdout.write(
-          `${summary.papers} papers in ${engine.config.dataDir}: ${summary.added} added, ${summary.updated} updated, ` +
+          `${summary.papers} papers in ${engine.location}: ${summary.added} added, ${summary.updated} updated, ` +
             `${summary.unchanged} unchanged, ${summary.reembedded ? `${summary.reembedded} re-embedded, ` : ''}${summary.merged.length ? `${summary.merged.length} merged into indexed papers, ` : ''}${summary.conflicts.length ? `${summary.conflicts.length} conflict(s), ` : ''}${summary.skipped} skipped in ${summary.seconds.toFixed(1)} s\n`,
         )
       }

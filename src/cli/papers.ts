@@ -35,7 +35,7 @@ const list = defineCommand({
         return
       }
       const what = filter ? ` matching ${describeFilter(filter)}` : ''
-      if (all.length === 0) return void process.stdout.write(`No papers in ${engine.config.dataDir} yet: \`askpapers ingest\` indexes the bundled seeds.\n`)
+      if (all.length === 0) return void process.stdout.write(`No papers in ${engine.location} yet: \`askpapers ingest\` indexes the bundled seeds.\n`)
       const lines = [`${matching.length} of ${all.length} papers${what}${page.length < matching.length ? `, ${offset + 1}–${offset + page.length} shown` : ''}:`]
       const width = Math.max(...page.map((p) => p.id.length), 2)
       for (const p of page) lines.push(`  ${sanitize(p.id).padEnd(width)}  ${String(paperYear(p) ?? '').padEnd(4)}  ${sanitize(truncate(p.title, 100))}`)
@@ -95,7 +95,7 @@ const remove = defineCommand({
         if (!process.stdin.isTTY) {
           throw new AppError('BAD_INPUT', `Not removing ${what} without confirmation (stdin is not a terminal): add --yes, e.g. askpapers papers remove ${ids.join(' ')} --yes`, { field: 'yes' })
         }
-        if (!(await confirm(`Remove ${what} from ${engine.config.dataDir}?\n${listing}\n[y/N] `))) {
+        if (!(await confirm(`Remove ${what} from ${engine.location}?\n${listing}\n[y/N] `))) {
           process.stderr.write('Nothing removed.\n')
           process.exitCode = 1
           return
@@ -103,7 +103,7 @@ const remove = defineCommand({
       }
       const { removed, papers: left } = await engine.remove(ids, lockOptions(args))
       if (args.json) return printJson({ removed: removed.map((p) => ({ id: p.id, title: p.title })), papers: left })
-      const lines = [`Removed ${removed.length} paper${removed.length === 1 ? '' : 's'} from ${engine.config.dataDir}; ${left} left:`]
+      const lines = [`Removed ${removed.length} paper${removed.length === 1 ? '' : 's'} from ${engine.location}; ${left} left:`]
       for (const p of removed) lines.push(`  ${sanitize(p.id)}  ${sanitize(truncate(p.title, 100))}`)
       process.stdout.write(`${lines.join('\n')}\n`)
     })
@@ -136,7 +136,7 @@ function known(engine: Engine, ids: readonly string[]): StoredPaper[] {
   const missing = ids.filter((id) => !engine.index.records.has(id))
   if (missing.length > 0) {
     const names = missing.map((id) => `"${sanitize(id)}"`).join(', ')
-    throw new AppError('NOT_FOUND', `No paper with id ${names} in ${engine.config.dataDir}${ids.length > 1 ? ' (nothing was done)' : ''}; \`askpapers papers list\` shows the ids.`, { field: 'id' })
+    throw new AppError('NOT_FOUND', `No paper with id ${names} in ${engine.location}${ids.length > 1 ? ' (nothing was done)' : ''}; \`askpapers papers list\` shows the ids.`, { field: 'id' })
   }
   return ids.map((id) => engine.index.records.get(id) as StoredPaper)
 }

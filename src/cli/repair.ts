@@ -1,3 +1,4 @@
+import { AppError } from '../errors.js'
 import { defineCommand } from 'citty'
 import { loadConfig, type Config } from '../config.js'
 import { embedderConfig } from '../engine.js'
@@ -16,6 +17,9 @@ export const repair = defineCommand({
   },
   async run({ args }) {
     const config = loadConfig(process.env, { dataDir: args['data-dir'], embedder: args.embedder, embedModel: args['embed-model'] })
+    if (args.store !== undefined) {
+      throw new AppError('BAD_INPUT', 'repair mends an embedded index (--data-dir); a PostgreSQL corpus commits atomically and needs no repair.', { field: 'store' })
+    }
     warnInertModels(config, args)
     const progress = ingestProgress('Re-embedding')
     let embedder: Embedder | undefined

@@ -53,7 +53,7 @@ export const search = defineCommand({
  */
 export async function ensureIndexed(engine: Engine): Promise<void> {
   if (!engine.index.isEmpty) return
-  process.stderr.write(`No index in ${engine.config.dataDir} yet: indexing the bundled seed papers first.\n`)
+  process.stderr.write(`No index in ${engine.location} yet: indexing the bundled seed papers first.\n`)
   const progress = ingestProgress('Embedding')
   try {
     const summary = await engine.ingest([], { ...lockOptions({}), onlyIfEmpty: true, onPlan: progress.onPlan, onProgress: progress.onProgress })

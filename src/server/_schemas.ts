@@ -263,6 +263,13 @@ export const HealthResponse = z
     }),
     embedder: z.object({ provider: z.string(), model: z.string(), dimensions: z.number().int().nullable() }),
     llm: z.object({ provider: z.string(), model: z.string(), reachable: z.boolean() }),
+    store: z
+      .object({
+        kind: z.enum(['embedded', 'postgres']),
+        location: z.string().openapi({ description: 'The data directory, or the database URL without its password.' }),
+        version: z.string().openapi({ description: 'Changes with every commit (the generation, or the database corpus version); empty while nothing is indexed.' }),
+      })
+      .optional(),
   })
   .openapi('Health')
 

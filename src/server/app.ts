@@ -65,6 +65,8 @@ export interface AppDeps {
     embedder: { provider: string; model: string; dimensions: number | null }
     /** The committed generation being served ("gen-000012"), when the index is a stored one. */
     generation?: string
+    /** Which store holds the corpus, where (no password) and its version. */
+    store?: { kind: 'embedded' | 'postgres'; location: string; version: string }
   }
   /**
    * Picks up an index generation another process committed (`Engine.refresh`): called in the
@@ -261,6 +263,7 @@ export function createApp({
         index: { loaded, papers: index.papers.size, chunks: index.chunks, ...(index.generation ? { generation: index.generation } : {}) },
         embedder: index.embedder,
         llm: provider ? { provider: before(provider.name, ':'), model: after(provider.name, ':'), reachable } : { provider: 'none', model: answerer.model, reachable },
+        ...(index.store ? { store: index.store } : {}),
       },
       200,
     )

@@ -91,6 +91,10 @@ export async function engineDeps(engine: Engine): Promise<EngineDeps> {
       get generation() {
         return engine.index.version
       },
+      get store() {
+        const { kind, version } = engine.index.info()
+        return { kind, location: engine.location, version }
+      },
     },
     refresh: () => engine.refresh(),
   }
