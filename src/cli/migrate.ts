@@ -120,36 +120,52 @@ export async function postgresSource(store: PostgresStore, { wait = true }: { wa
 export const migrate = defineCommand({
   meta: {
     name: 'migrate',
-    description: 'Copy the embedded index in --data-dir into PostgreSQL (--to postgres://…), vectors included: nothing is re-embedded',
+    description:
+      'Copy a corpus between stores, vectors included (nothing is re-embedded): the embedded index in --data-dir into PostgreSQL (--to postgres://…), or a PostgreSQL corpus (--from postgres://…) into --data-dir',
   },
   args: {
-    to: { type: 'string', description: 'postgres://user:password@host:5432/database to copy the index into', required: true },
-    'data-dir': { type: 'string', description: 'Index directory to copy (default: .askpapers, or ASKPAPERS_DATA_DIR)' },
+    to: { type: 'string', description: 'postgres://user:password@host:5432/database to copy the index in --data-dir into' },
+    from: { type: 'string', description: 'postgres://user:password@host:5432/database to copy into the index in --data-dir' },
+    'data-dir': { type: 'string', description: 'Index directory to copy from (--to) or into (--from) (default: .askpapers, or ASKPAPERS_DATA_DIR)' },
     schema: { type: 'string', description: 'PostgreSQL schema of the corpus (default: askpapers)' },
     wait: { type: 'boolean', default: true, description: 'Wait while another writer holds the corpus (--no-wait: fail at once, exit code 6)' },
     json: { type: 'boolean', description: 'Print one summary object' },
   },
   async run({ args }) {
+    if ((args.to === undefined) === (args.from === undefined)) {
+      throw new AppError('BAD_INPUT', 'Give exactly one of --to postgres://… (embedded → PostgreSQL) or --from postgres://… (PostgreSQL → embedded).', { field: args.to === undefined ? 'to' : 'from' })
+    }
     const config = loadConfig(process.env, { dataDir: args['data-dir'] })
-    const url = parseStoreUrl(args.to, 'to', '--to')
-    const source = await embeddedSource(config.dataDir)
-    const store = await PostgresStore.open({ url: url.url, urlFlag: '--to', ...(args.schema ? { schema: args.schema } : {}) })
+    const toPostgres = args.to !== undefined
+    const flag = toPostgres ? '--to' : '--from'
+    const url = parseStoreUrl((args.to ?? args.from) as string, toPostgres ? 'to' : 'from', flag)
+    const wait = args.wait !== false
+    const store = await PostgresStore.open({ url: url.url, urlFlag: flag, ...(args.schema ? { schema: args.schema } : {}) })
     try {
-      const report = await copyCorpus(source, store, {
-        wait: args.wait !== false,
-        onWait: (holder) => process.stderr.write(`askpapers: waiting for the writer (${holder}) that holds ${url.location}…\n`),
-        onProgress: (done, total) => process.stderr.write(`copied ${done}/${total} papers\n`),
-      })
-      const info = store.info()
-      if (args.json) process.stdout.write(`${JSON.stringify({ from: config.dataDir, to: url.location, ...report, version: info.version })}\n`)
-      else {
-        process.stdout.write(
-          `Copied ${report.papers} papers (${report.chunks} chunks with their vectors) from ${config.dataDir} to ${url.location}` +
-            `${report.skipped ? `; ${report.skipped} were there already` : ''}. It now holds ${info.papers} papers (version ${info.version}).\n`,
-        )
+      const source = toPostgres ? await embeddedSource(config.dataDir) : await postgresSource(store, { wait })
+      let target: CorpusWriter & { info(): { papers: number; version: string }; assertCompatible(info: EmbedderInfo): void }
+      try {
+        target = toPostgres ? store : await PaperIndex.open(config.dataDir)
+        if (source.embedder) target.assertCompatible(source.embedder)
+        const report = await copyCorpus(source, target, {
+          wait,
+          onWait: (holder) => process.stderr.write(`askpapers: waiting for the writer (${holder}) that holds ${toPostgres ? url.location : config.dataDir}…\n`),
+          onProgress: (done, total) => process.stderr.write(`copied ${done}/${total} papers\n`),
+        })
+        const info = toPostgres ? (await store.refresh(), store.info()) : (await PaperIndex.open(config.dataDir)).info()
+        const from = toPostgres ? config.dataDir : url.location
+        const to = toPostgres ? url.location : config.dataDir
+        if (args.json) process.stdout.write(`${JSON.stringify({ from, to, ...report, version: info.version })}\n`)
+        else {
+          process.stdout.write(
+            `Copied ${report.papers} papers (${report.chunks} chunks with their vectors) from ${from} to ${to}` +
+              `${report.skipped ? `; ${report.skipped} were there already` : ''}. It now holds ${info.papers} papers (version ${info.version}).\n`,
+          )
+        }
+      } finally {
+        await source.close()
       }
     } finally {
-      await source.close()
       await store.close()
     }
   },
