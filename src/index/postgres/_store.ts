@@ -96,13 +96,20 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     const target = parseStoreUrl(options.url, 'store', options.urlFlag)
     const { schema = 'askpapers', maxConnections = target.poolMax ?? 4, statementTimeoutMs = target.statementTimeoutMs ?? 30_000, connectTimeoutMs = 10_000, efSearch = 200 } = options
     if (!SCHEMA_NAME.test(schema)) throw new AppError('CONFIG', `The store schema "${schema}" must be a lower-case SQL name (letters, digits, _).`, { field: 'schema' })
-    const pool = new pg.Pool({ connectionString: target.url, max: maxConnections, connectionTimeoutMillis: connectTimeoutMs, idleTimeoutMillis: 30_000, application_name: 'askpapers' })
+    const pool = new pg.Pool({
+      connectionString: target.url,
+      max: maxConnections,
+      connectionTimeoutMillis: connectTimeoutMs,
+      idleTimeoutMillis: 30_000,
+      application_name: 'askpapers',
+      // Set per session rather than as startup options, which PGlite and some poolers ignore; awaited
+      // before the connection is handed out, so no query is sent while these run.
+      onConnect: async (client) => {
+        await client.query(`SET statement_timeout = ${Math.trunc(statementTimeoutMs)}; SET hnsw.ef_search = ${Math.trunc(efSearch)}; SET hnsw.iterative_scan = relaxed_order`).catch(() => undefined)
+      },
+    })
     // An idle connection that breaks (server restart) must not crash the process; the next query reconnects.
     pool.on('error', () => undefined)
-    // Set per session rather than as startup options, which PGlite and some poolers ignore.
-    pool.on('connect', (client) => {
-      client.query(`SET statement_timeout = ${Math.trunc(statementTimeoutMs)}; SET hnsw.ef_search = ${Math.trunc(efSearch)}; SET hnsw.iterative_scan = relaxed_order`).catch(() => undefined)
-    })
     try {
       const client = await pool.connect()
       try {
