@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildFixture, json, parseSse, quietApp, type Fixture } from './_helpers.js'
 
@@ -222,6 +223,7 @@ describe('GET /health', () => {
       index: { loaded: true, papers: 4, chunks: 4, generation: 'gen-000001' },
       embedder: { provider: 'ollama', model: 'nomic-embed-text', dimensions: 32 },
       llm: { provider: 'none', model: 'offline-extractive', reachable: true },
+      store: { kind: 'embedded', location: join(fx.dir, 'data'), version: 'gen-000001' },
     })
   })
 })
