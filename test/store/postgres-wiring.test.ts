@@ -72,6 +72,11 @@ describe('the PostgreSQL store through the CLI and the servers', () => {
       expect(results.results.length).toBeGreaterThan(0)
       expect(results).toEqual(withoutTimings(embedded.stdout))
     }
+    const pgAsk = await runCli(['ask', 'How much memory does LoRA save?', '--json', '--store', url], { env })
+    const embeddedAsk = await runCli(['ask', 'How much memory does LoRA save?', '--json', '--data-dir', embeddedDir], { env })
+    expect(pgAsk.code).toBe(0)
+    expect(withoutTimings(pgAsk.stdout)).toEqual(withoutTimings(embeddedAsk.stdout))
+    expect(pgAsk.stdout).toContain('LoRA')
     const list = await runCli(['papers', 'list', '--json', '--store', url], { env })
     expect(list.code).toBe(0)
     expect(list.stdout).toContain('Scaling Laws for Neural Language Models')
