@@ -493,7 +493,8 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
       const seg = this.segments[s]
       if (!seg || seg.deadRows.has(row)) return false
       if (ids && !ids.has(seg.meta.ids[row] ?? '')) return false
-      if (from !== undefined || to !== undefined) {
+      // Any year condition, even an open one, needs a year (as `matchesFilter` and the PostgreSQL store say).
+      if (filter.years) {
         const year = seg.meta.years[row]
         if (year === null || year === undefined || (from !== undefined && year < from) || (to !== undefined && year > to)) return false
       }
