@@ -30,14 +30,7 @@ export class KeywordIndex {
   ) {
     let total = 0
     docs.forEach((doc, i) => {
-      const tf = new Map<string, number>()
-      let length = 0
-      for (const field of doc.fields) {
-        for (const term of tokenize(field.text)) {
-          tf.set(term, (tf.get(term) ?? 0) + field.weight)
-          length += field.weight
-        }
-      }
+      const { tf, length } = termFrequencies(doc.fields)
       for (const [term, count] of tf) {
         let list = this.postings.get(term)
         if (!list) this.postings.set(term, (list = []))
@@ -71,21 +64,7 @@ export class KeywordIndex {
    * length: lets a caller score a document as if one of its passages were left out.
    */
   scoreFields(query: string, fields: KeywordDoc['fields']): number {
-    const tf = new Map<string, number>()
-    let length = 0
-    for (const field of fields) {
-      for (const term of tokenize(field.text)) {
-        tf.set(term, (tf.get(term) ?? 0) + field.weight)
-        length += field.weight
-      }
-    }
-    const norm = this.k1 * (1 - this.b + (this.b * length) / (this.avgLength || 1))
-    let score = 0
-    for (const term of new Set(tokenize(query))) {
-      const f = tf.get(term)
-      if (f) score += (this.idf(term) * f * (this.k1 + 1)) / (f + norm)
-    }
-    return score
+    return scoreFields(query, fields, this, this.avgLength, this.k1, this.b)
   }
 
   search(query: string, limit = 100): KeywordHit[] {
@@ -120,6 +99,22 @@ export function scoreFields(
   k1 = 1.2,
   b = 0.75,
 ): number {
+  const { tf, length } = termFrequencies(fields)
+  const norm = k1 * (1 - b + (b * length) / (averageLength || 1))
+  let score = 0
+  for (const term of new Set(tokenize(query))) {
+    const f = tf.get(term)
+    if (f) score += (stats.idf(term) * f * (k1 + 1)) / (f + norm)
+  }
+  return score
+}
+
+/**
+ * A document's term frequencies and length as BM25 counts them here: the project's tokenizer, each
+ * field's terms weighted by the field's weight. The PostgreSQL store stores these rows so its SQL
+ * BM25 gives the same scores.
+ */
+export function termFrequencies(fields: readonly { text: string; weight: number }[]): { tf: Map<string, number>; length: number } {
   const tf = new Map<string, number>()
   let length = 0
   for (const field of fields) {
@@ -128,11 +123,5 @@ export function scoreFields(
       length += field.weight
     }
   }
-  const norm = k1 * (1 - b + (b * length) / (averageLength || 1))
-  let score = 0
-  for (const term of new Set(tokenize(query))) {
-    const f = tf.get(term)
-    if (f) score += (stats.idf(term) * f * (k1 + 1)) / (f + norm)
-  }
-  return score
+  return { tf, length }
 }

@@ -1,23 +1,10 @@
 import { tokenize } from '../../retrieve/tokenize.js'
 
-/**
- * Term frequencies as the embedded BM25 (`retrieve/keyword.ts`) counts them: the project's own
- * tokenizer (NFKC, letters and digits, hyphen joins, stopwords, Porter stems), each field's terms
- * weighted by the field's weight. Stored per paper and per chunk at write time, so BM25 computed in
- * SQL from these rows gives the embedded store's scores, not Postgres's `english` stemming (which
- * keeps `pre-train` whole, stems `memory` to `memori` and has its own stopwords).
- */
-export function termFrequencies(fields: readonly { text: string; weight: number }[]): { tf: Map<string, number>; length: number } {
-  const tf = new Map<string, number>()
-  let length = 0
-  for (const field of fields) {
-    for (const term of tokenize(field.text)) {
-      tf.set(term, (tf.get(term) ?? 0) + field.weight)
-      length += field.weight
-    }
-  }
-  return { tf, length }
-}
+// Term frequencies are counted by the embedded BM25's own `termFrequencies` (the project's
+// tokenizer, not Postgres's `english` stemming, which keeps `pre-train` whole, stems `memory` to
+// `memori` and has its own stopwords), so BM25 computed in SQL from the stored rows gives the
+// embedded store's scores.
+export { termFrequencies } from '../../retrieve/keyword.js'
 
 /** Title counted twice, plus the cleaned abstract: the document the paper-level keyword leg ranks. */
 export const paperFields = (paper: { title: string; plainAbstract: string }): { text: string; weight: number }[] => [
