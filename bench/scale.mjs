@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { chart } from './_chart.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const out = join(here, 'results', 'scale.json')
@@ -21,6 +22,15 @@ function step(mode, dir, papers) {
   if (run.status !== 0) throw new Error(`${mode} ${papers} failed (${run.status ?? run.signal})`)
   return JSON.parse(run.stdout.trim().split('\n').at(-1))
 }
+
+// Each with its target (README, "Scale").
+const PANELS = [
+  { title: 'Build (s)', get: (r) => [r.build.seconds] },
+  { title: 'Cold open (ms)', get: (r) => [r.search.openMs], target: 2000 },
+  { title: 'Warm search p50 / p95 (ms)', get: (r) => [r.search.search.p50, r.search.search.p95], target: 15 },
+  { title: 'RSS after searches (MB)', get: (r) => [r.search.rssMB], target: 2048 },
+  { title: 'Add 100 papers (ms)', get: (r) => [r.add.addMs], target: 3000 },
+]
 
 for (const papers of wanted) {
   const dir = mkdtempSync(join(tmpdir(), `askpapers-scale-${papers}-`))
@@ -37,39 +47,5 @@ for (const papers of wanted) {
     rmSync(dir, { recursive: true, force: true })
   }
 }
-writeFileSync(join(here, 'results', 'scale.svg'), chart(Object.values(results.runs).sort((a, b) => a.papers - b.papers)))
+writeFileSync(join(here, 'results', 'scale.svg'), chart(Object.values(results.runs).sort((a, b) => a.papers - b.papers), PANELS))
 console.log(`wrote ${out} and bench/results/scale.svg`)
-
-/** Four small panels against corpus size (log scale), each with its target as a dashed line. */
-function chart(runs) {
-  const panels = [
-    { title: 'Build (s)', get: (r) => [r.build.seconds] },
-    { title: 'Cold open (ms)', get: (r) => [r.search.openMs], target: 2000 },
-    { title: 'Warm search p50 / p95 (ms)', get: (r) => [r.search.search.p50, r.search.search.p95], target: 15 },
-    { title: 'RSS after searches (MB)', get: (r) => [r.search.rssMB], target: 2048 },
-    { title: 'Add 100 papers (ms)', get: (r) => [r.add.addMs], target: 3000 },
-  ]
-  const W = 300
-  const H = 200
-  const pad = 40
-  const xs = runs.map((r) => Math.log10(r.papers))
-  const x0 = Math.min(...xs) - 0.2
-  const x1 = Math.max(...xs) + 0.2
-  const colours = ['#1f6feb', '#d1242f']
-  const svg = panels.map((p, i) => {
-    const values = runs.flatMap((r) => p.get(r))
-    const top = Math.max(...values, p.target ?? 0) * 1.15 || 1
-    const X = (x) => pad + ((x - x0) / (x1 - x0)) * (W - pad - 10)
-    const Y = (y) => H - pad + 10 - (y / top) * (H - pad - 20)
-    const series = [0, 1].map((s) => runs.filter((r) => p.get(r)[s] !== undefined).map((r) => [X(Math.log10(r.papers)), Y(p.get(r)[s])]))
-    const lines = series
-      .filter((pts) => pts.length > 0)
-      .map((pts, s) => `<polyline fill="none" stroke="${colours[s]}" stroke-width="2" points="${pts.map((q) => q.join(',')).join(' ')}"/>${pts.map(([a, b]) => `<circle cx="${a}" cy="${b}" r="3" fill="${colours[s]}"/>`).join('')}`)
-      .join('')
-    const target = p.target ? `<line x1="${pad}" x2="${W - 10}" y1="${Y(p.target)}" y2="${Y(p.target)}" stroke="#888" stroke-dasharray="4 3"/><text x="${W - 12}" y="${Y(p.target) - 3}" font-size="9" text-anchor="end" fill="#666">target ${p.target}</text>` : ''
-    const ticks = runs.map((r) => `<text x="${X(Math.log10(r.papers))}" y="${H - pad + 24}" font-size="10" text-anchor="middle">${r.papers >= 1000 ? `${r.papers / 1000}k` : r.papers}</text>`).join('')
-    const labels = runs.map((r) => p.get(r).map((v, s) => `<text x="${X(Math.log10(r.papers)) + 4}" y="${Y(v) - 4 - s * 10}" font-size="9" fill="${colours[s]}">${v}</text>`).join('')).join('')
-    return `<g transform="translate(${(i % 3) * (W + 10)},${Math.floor(i / 3) * (H + 20)})"><rect width="${W}" height="${H}" fill="#fff" stroke="#ddd"/><text x="${W / 2}" y="16" font-size="12" text-anchor="middle" font-weight="bold">${p.title}</text><line x1="${pad}" x2="${W - 10}" y1="${H - pad + 10}" y2="${H - pad + 10}" stroke="#333"/>${target}${lines}${labels}${ticks}<text x="${W / 2}" y="${H - 4}" font-size="9" text-anchor="middle" fill="#666">papers (log scale)</text></g>`
-  })
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * (W + 10)}" height="${2 * (H + 20)}" font-family="sans-serif">${svg.join('')}</svg>\n`
-}

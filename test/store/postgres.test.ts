@@ -15,7 +15,8 @@ import { watch } from '../helpers/processes.js'
 import { startPglite, type PgliteServer } from '../helpers/pglite.js'
 import { startStubOllama } from '../helpers/stub-ollama.js'
 import { storeContract } from './contract.js'
-import { CONTRACT_EMBEDDER, contractBatch, numberedSpec, Q, SPECS } from './fixtures/corpus.js'
+import { CONTRACT_CHUNKING, CONTRACT_EMBEDDER, contractBatch, numberedSpec, Q, SPECS, storedPaper } from './fixtures/corpus.js'
+import type { CorpusBatch } from '../../src/index/store/index.js'
 
 let server: PgliteServer
 // The server without pgvector (for the missing-extension error) starts alongside, not in its test.
@@ -76,6 +77,7 @@ describe('postgres store: schema', () => {
     expect(await sql(`SELECT version, name FROM "${schema}".schema_migrations ORDER BY version`)).toEqual([
       { version: 1, name: 'papers, chunks and vectors' },
       { version: 2, name: 'keyword leg: term statistics and tsvector' },
+      { version: 3, name: 'document frequencies kept per term; chunk BM25 from the chunk texts' },
     ])
     const typeOf = async () => (await sql<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = '"${schema}".chunks'::regclass AND attname = 'embedding'`))[0]?.t
     expect(await typeOf()).toBe('vector')
@@ -99,7 +101,7 @@ describe('postgres store: schema', () => {
     }
   })
 
-  it('migrates a database left at version 1: term statistics are backfilled, and keyword search and counts work', async () => {
+  it('migrates a database left at version 1 through version 2: term statistics are backfilled, then kept as document frequencies, and keyword search and counts work', async () => {
     const old = await openStore({ schemaVersion: 1 })
     const schema = `corpus_${process.pid}_${schemas}`
     expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 1 }])
@@ -115,9 +117,18 @@ describe('postgres store: schema', () => {
     await old.close()
     opened.splice(opened.indexOf(old), 1)
 
+    // Version 2 backfills the term rows; version 3 turns them into document frequencies and drops the chunk rows.
+    const v2 = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2, schemaVersion: 2 })
+    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 2 }])
+    expect(await sql(`SELECT count(DISTINCT chunk_id)::integer AS n FROM "${schema}".chunk_terms`)).toEqual([{ n: 4 }])
+    const [{ n: chunkTermRows } = { n: -1 }] = await sql<{ n: number }>(`SELECT count(*)::integer AS n FROM "${schema}".chunk_terms`)
+    await v2.close()
     const store = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2 })
     opened.push(store)
-    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 2 }])
+    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 3 }])
+    expect(await sql(`SELECT to_regclass('"${schema}".chunk_terms') AS t`)).toEqual([{ t: null }])
+    expect(await sql(`SELECT count(*)::integer AS n FROM "${schema}".paper_terms WHERE dl = 0`)).toEqual([{ n: 0 }])
+    expect(await sql(`SELECT sum(df)::integer AS n FROM "${schema}".chunk_df`)).toEqual([{ n: chunkTermRows }])
     expect(store.info()).toMatchObject({ version: 'v1', papers: 2, chunks: 4 })
     const reference = new KeywordIndex([lora!, flash!].map(({ paper: p }) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
     const hits = await store.keywordPapers('low-rank memory attention', { limit: 5 })
@@ -132,6 +143,31 @@ describe('postgres store: schema', () => {
 })
 
 describe('postgres store: embedder and keyword ranking', () => {
+  it('keywordPapers gives the exact BM25 top k when it skips common words\' posting lists, and falls back to them when it cannot prove it', async () => {
+    const { papers } = await loadPapers([defaultSeedDir()])
+    const stored = papers.map((p) => storedPaper(p))
+    const batch: CorpusBatch = { upsert: stored.map((paper) => ({ paper, chunks: [] })), remove: [], embedder: CONTRACT_EMBEDDER, chunking: CONTRACT_CHUNKING }
+    const pruning = await openStore({ keywordScanLimit: 1 })
+    const session = await pruning.lock({ wait: false })
+    await session.commit(batch)
+    await session.release()
+    const scanning = await PostgresStore.open({ url: server.url(), schema: `corpus_${process.pid}_${schemas}`, maxConnections: 2, keywordScanLimit: Number.POSITIVE_INFINITY })
+    opened.push(scanning)
+    const reference = new KeywordIndex(stored.map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
+    // A rare word with common ones (pruned), only common ones (the bound fails: full scan), one word, a filter.
+    for (const [query, limit] of [['LoRA low-rank adaptation of the model', 5], ['the model of a language', 10], ['attention', 3], ['sparse mixture of experts routing', 50]] as const) {
+      const expected = reference.search(query, limit)
+      for (const store of [pruning, scanning]) {
+        const hits = await store.keywordPapers(query, { limit })
+        expect(hits.map((h) => h.id)).toEqual(expected.map((h) => h.id))
+        hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]!.score, 9))
+      }
+    }
+    const some = stored.slice(0, 40).map((p) => p.id)
+    const filtered = reference.search('language model training', stored.length).filter((h) => some.includes(h.id)).slice(0, 4)
+    expect((await pruning.keywordPapers('language model training', { limit: 4, filter: { ids: some } })).map((h) => h.id)).toEqual(filtered.map((h) => h.id))
+  })
+
   it('refuses vectors of another embedder unless the batch replaces every paper (a rebuild), which may change the dimension', async () => {
     const store = await openStore()
     const session = await store.lock({ wait: false })

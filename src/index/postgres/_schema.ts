@@ -12,9 +12,11 @@ import { paperFields, termFrequencies } from './_terms.js'
  *   chunks         LangChain PGVectorStore's layout (id, text, metadata, embedding) + generated columns
  *   writer         who holds the write lock (see _lock.ts)
  *   notes          derived records kept with one corpus version (fusion calibration…)
- *   paper_terms    (2) the project tokenizer's term frequencies per paper: BM25 in SQL
- *   chunk_terms    (2) the same per chunk
+ *   paper_terms    (2) the project tokenizer's term frequencies per paper (3: with the paper's length): BM25 in SQL
+ *   chunk_terms    (2) the same per chunk (dropped by 3)
  *   papers.search  (2) tsvector, title weighted A over abstract B, GIN-indexed
+ *   paper_df       (3) per term, the papers containing it
+ *   chunk_df       (3) per term, the chunks containing it
  */
 
 export interface Migration {
@@ -106,6 +108,25 @@ export const MIGRATIONS: readonly Migration[] = [
       await refreshCorpusCounts(client, schema)
     },
   },
+  {
+    version: 3,
+    name: 'document frequencies kept per term; chunk BM25 from the chunk texts',
+    async up(client, schema) {
+      const s = q(schema)
+      // A term's document frequency read from one row, not counted over its postings (100 k of them
+      // for a common word at 100 k papers); each posting carries its document's length, so BM25 needs
+      // no join. Chunk term rows go: chunk scores are computed from the few chunks scored (their texts).
+      await client.query(`
+        CREATE TABLE ${s}.paper_df (term text PRIMARY KEY, df integer NOT NULL);
+        INSERT INTO ${s}.paper_df SELECT term, count(*) FROM ${s}.paper_terms GROUP BY term;
+        CREATE TABLE ${s}.chunk_df (term text PRIMARY KEY, df integer NOT NULL);
+        INSERT INTO ${s}.chunk_df SELECT term, count(*) FROM ${s}.chunk_terms GROUP BY term;
+        DROP TABLE ${s}.chunk_terms;
+        ALTER TABLE ${s}.paper_terms ADD COLUMN dl integer NOT NULL DEFAULT 0;
+        UPDATE ${s}.paper_terms t SET dl = p.kw_length FROM ${s}.papers p WHERE p.id = t.paper_id;
+      `)
+    },
+  },
 ]
 
 export const LATEST = MIGRATIONS.at(-1)!.version
@@ -182,5 +203,63 @@ export async function migrate(client: pg.ClientBase, schema: string, { to = LATE
       await client.query('ROLLBACK').catch(() => undefined)
       throw error
     }
+  }
+}
+
+/** Documents' term rows and keyword lengths, counted once in JS (the embedded BM25's `termFrequencies`). */
+export interface TermRows {
+  lengths: Map<string, number>
+  term: string[]
+  id: string[]
+  tf: number[]
+  /** Per term, the documents containing it (document-frequency deltas). */
+  df: Map<string, number>
+}
+
+export function termRows(docs: readonly { id: string; fields: { text: string; weight: number }[] }[]): TermRows {
+  const out: TermRows = { lengths: new Map(), term: [], id: [], tf: [], df: new Map() }
+  for (const doc of docs) {
+    const { tf, length } = termFrequencies(doc.fields)
+    out.lengths.set(doc.id, length)
+    for (const [term, f] of tf) {
+      out.term.push(term)
+      out.id.push(doc.id)
+      out.tf.push(f)
+      out.df.set(term, (out.df.get(term) ?? 0) + 1)
+    }
+  }
+  return out
+}
+
+/**
+ * Rows go in as unnest() of array parameters, a slice per statement: one statement per row is a
+ * round trip each, and one huge message is slow through pglite-socket (it re-concatenates its
+ * input buffer on every socket read, so a message's cost grows with its square).
+ */
+export const ROWS_PER_STATEMENT = 20_000
+
+/** Paper term rows, each with its paper's keyword length. */
+export async function insertPaperTerms(client: pg.ClientBase, schema: string, rows: TermRows): Promise<void> {
+  for (let i = 0; i < rows.term.length; i += ROWS_PER_STATEMENT) {
+    const end = i + ROWS_PER_STATEMENT
+    const ids = rows.id.slice(i, end)
+    await client.query(`INSERT INTO ${q(schema)}.paper_terms (term, paper_id, tf, dl) SELECT * FROM unnest($1::text[], $2::text[], $3::integer[], $4::integer[])`, [
+      rows.term.slice(i, end),
+      ids,
+      rows.tf.slice(i, end),
+      ids.map((id) => rows.lengths.get(id) ?? 0),
+    ])
+  }
+}
+
+/** Moves the document frequencies in `table` (paper_df or chunk_df) by `delta` per term. */
+export async function addDocumentFrequencies(client: pg.ClientBase, schema: string, table: 'paper_df' | 'chunk_df', delta: ReadonlyMap<string, number>): Promise<void> {
+  const terms = [...delta.keys()]
+  for (let i = 0; i < terms.length; i += ROWS_PER_STATEMENT) {
+    const slice = terms.slice(i, i + ROWS_PER_STATEMENT)
+    await client.query(
+      `INSERT INTO ${q(schema)}.${table} AS d (term, df) SELECT * FROM unnest($1::text[], $2::integer[]) ON CONFLICT (term) DO UPDATE SET df = d.df + excluded.df`,
+      [slice, slice.map((t) => delta.get(t) ?? 0)],
+    )
   }
 }

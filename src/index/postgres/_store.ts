@@ -1,5 +1,4 @@
 import { PGVectorStore } from '@langchain/community/vectorstores/pgvector'
-import { Document } from '@langchain/core/documents'
 import type { EmbeddingsInterface } from '@langchain/core/embeddings'
 import pg from 'pg'
 import { matchesFilter, paperYear, sourceFile } from '../../corpus/index.js'
@@ -21,8 +20,9 @@ import type {
 } from '../store/index.js'
 import { storeError } from './_errors.js'
 import { acquireWriteLock, type WriteLease } from './_lock.js'
-import { LATEST, migrate, writeChunkTerms, writePaperTerms } from './_schema.js'
-import { BM25, queryTerms } from './_terms.js'
+import { addDocumentFrequencies, insertPaperTerms, LATEST, migrate, termRows } from './_schema.js'
+import { BM25, paperFields, queryTerms, scoreFields } from './_terms.js'
+import { vectorArray } from './_vectors.js'
 import { parseStoreUrl, type StoreTarget } from './_url.js'
 
 export interface PostgresStoreOptions {
@@ -46,6 +46,13 @@ export interface PostgresStoreOptions {
    * the default) or PostgreSQL's `ts_rank_cd` over the weighted tsvector (kept to measure the difference).
    */
   keywordRanking?: 'bm25' | 'ts_rank'
+  /**
+   * keywordPapers reads a query's whole posting lists up to this many rows; beyond, it scores the
+   * papers holding a rarer term and proves no other can enter the top k (default 20,000; tests lower it).
+   */
+  keywordScanLimit?: number
+  /** `maintenance_work_mem` for building the HNSW index after a bulk load; default 1024 MB. */
+  indexBuildMemoryMB?: number
   /** Write-lock tuning (see _lock.ts); tests shorten these. */
   lock?: { pollMs?: number; staleMs?: number; heartbeatMs?: number }
 }
@@ -58,6 +65,10 @@ interface CorpusRow {
   papers: number
   chunks: number
 }
+
+// Rows per INSERT … unnest(): a statement per row is a round trip each; one huge message is slow through pglite-socket (see ROWS_PER_STATEMENT).
+const PAPERS_PER_STATEMENT = 2000
+const CHUNKS_PER_STATEMENT = 1000
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
@@ -77,6 +88,7 @@ const NO_EMBEDDINGS: EmbeddingsInterface = {
 export class PostgresStore implements CorpusReader, CorpusWriter {
   private current: StoreInfo
   private sourceFiles: { version: string; files: string[] } | undefined
+  private vectorType: number | undefined
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -202,48 +214,75 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
 
   async keywordPapers(query: string, { limit, filter }: { limit: number; filter?: PaperFilter }): Promise<ScoredId[]> {
     if (limit <= 0) return []
-    const where = await this.filterSql(filter, 3)
+    if (this.options.keywordRanking === 'ts_rank') {
+      const where = await this.filterSql(filter, 3)
+      return where ? this.tsRankPapers(query, limit, where) : []
+    }
+    const where = await this.filterSql(filter, 4)
     if (!where) return []
-    if (this.options.keywordRanking === 'ts_rank') return this.tsRankPapers(query, limit, where)
-    const terms = queryTerms(query)
+    const { n, averageLength, df } = await this.keywordStats('paper', queryTerms(query))
+    // Rarest first: their postings are short and their weights high.
+    const terms = [...df.keys()].sort((a, b) => (df.get(a) ?? 0) - (df.get(b) ?? 0) || compare(a, b))
     if (terms.length === 0) return []
-    const rows = await this.query<{ id: string; score: number }>(
-      `WITH df AS (SELECT term, count(*)::float8 AS df FROM ${this.t('paper_terms')} WHERE term = ANY($1) GROUP BY term),
-            c AS (SELECT papers::float8 AS n, CASE WHEN papers > 0 AND paper_length > 0 THEN paper_length::float8 / papers ELSE 1 END AS avgdl FROM ${this.t('corpus')})
-       SELECT t.paper_id AS id,
-              sum(ln(1 + (c.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * p.kw_length / c.avgdl))) AS score
-       FROM ${this.t('paper_terms')} t JOIN df USING (term) JOIN ${this.t('papers')} p ON p.id = t.paper_id CROSS JOIN c
-       WHERE t.term = ANY($1) AND ${where.sql}
-       GROUP BY t.paper_id ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`,
-      [terms, limit, ...where.params],
-    )
+    const idf = terms.map((t) => bm25Idf(n, df.get(t) ?? 0))
+    const join = filter ? `JOIN ${this.t('papers')} p ON p.id = t.paper_id` : ''
+    const score = `sum(w.idf * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * t.dl / $3::float8)))`
+    const order = `GROUP BY t.paper_id ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`
+    const words = `unnest($1::text[], ${idfParam(where)}::float8[]) AS w(term, idf)`
+    // Exact top-k without reading a common word's whole posting list (MaxScore, Turtle & Flood 1995):
+    // score the papers holding one of the rarer terms (every term counted), then check that no other
+    // paper could reach the k-th score with the common terms alone (each adds < idf × (k1 + 1)).
+    const { keywordScanLimit = 20_000 } = this.options
+    let essential = 0
+    for (let postings = 0; essential < terms.length && (essential === 0 || postings + (df.get(terms[essential]!) ?? 0) <= keywordScanLimit); essential++) postings += df.get(terms[essential]!) ?? 0
+    const bound = idf.slice(essential).reduce((sum, w) => sum + w * (BM25.k1 + 1), 0)
+    const params = [terms, limit, averageLength, ...where.params, idf]
+    if (essential < terms.length) {
+      const rows = await this.query<{ id: string; score: number }>(
+        `WITH cand AS (SELECT DISTINCT paper_id FROM ${this.t('paper_terms')} WHERE term = ANY(${essentialParam(where)}::text[]))
+         SELECT t.paper_id AS id, ${score} AS score
+         FROM cand c CROSS JOIN ${words} JOIN ${this.t('paper_terms')} t ON t.term = w.term AND t.paper_id = c.paper_id ${join}
+         WHERE ${where.sql} ${order}`,
+        [...params, terms.slice(0, essential)],
+      )
+      const kth = rows.length === limit ? Number(rows.at(-1)?.score) : 0
+      if (bound < kth) return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
+    }
+    const rows = await this.query<{ id: string; score: number }>(`SELECT t.paper_id AS id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE ${where.sql} ${order}`, params)
     return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
   }
 
   async keywordChunks(query: string, paperIds: readonly string[]): Promise<ScoredId[]> {
-    const terms = queryTerms(query)
-    if (terms.length === 0 || paperIds.length === 0) return []
-    // idf and average length over every chunk of the corpus, as the embedded chunk index computes them.
-    const rows = await this.query<{ id: string; score: number }>(
-      `WITH df AS (SELECT term, count(*)::float8 AS df FROM ${this.t('chunk_terms')} WHERE term = ANY($1) GROUP BY term),
-            c AS (SELECT chunks::float8 AS n, CASE WHEN chunks > 0 AND chunk_length > 0 THEN chunk_length::float8 / chunks ELSE 1 END AS avgdl FROM ${this.t('corpus')})
-       SELECT t.chunk_id AS id,
-              sum(ln(1 + (c.n - df.df + 0.5) / (df.df + 0.5)) * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * ch.kw_length / c.avgdl))) AS score
-       FROM ${this.t('chunk_terms')} t JOIN df USING (term) JOIN ${this.t('chunks')} ch ON ch.id = t.chunk_id CROSS JOIN c
-       WHERE t.term = ANY($1) AND ch.paper_id = ANY($2)
-       GROUP BY t.chunk_id ORDER BY score DESC, t.chunk_id COLLATE "C"`,
-      [terms, paperIds],
+    if (paperIds.length === 0) return []
+    const { n, averageLength, df } = await this.keywordStats('chunk', queryTerms(query))
+    if (df.size === 0) return []
+    // The chunks' term frequencies from their texts, by the embedded chunk index's own scoring; idf
+    // and average length over every chunk of the corpus, as it computes them.
+    const rows = await this.query<{ id: string; text: string }>(`SELECT id, text FROM ${this.t('chunks')} WHERE paper_id = ANY($1)`, [paperIds])
+    const stats = { idf: (term: string) => bm25Idf(n, df.get(term) ?? 0) }
+    return rows
+      .map((r) => ({ id: r.id, score: scoreFields(query, [{ text: r.text, weight: 1 }], stats, averageLength, BM25.k1, BM25.b) }))
+      .filter((h) => h.score > 0)
+      .sort((a, b) => b.score - a.score || compare(a.id, b.id))
+  }
+
+  /** N, mean keyword length and the document frequency of each of `terms` that occurs, at paper or chunk level. */
+  private async keywordStats(level: 'paper' | 'chunk', terms: readonly string[]): Promise<{ n: number; averageLength: number; df: Map<string, number> }> {
+    if (terms.length === 0) return { n: 0, averageLength: 1, df: new Map() }
+    const rows = await this.query<{ term: string | null; df: number; n: string; length: string }>(
+      `SELECT d.term, d.df, c.${level}s AS n, c.${level}_length AS length FROM ${this.t('corpus')} c LEFT JOIN ${this.t(`${level}_df`)} d ON d.term = ANY($1) AND d.df > 0`,
+      [[...terms]],
     )
-    return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
+    const n = Number(rows[0]?.n ?? 0)
+    const length = Number(rows[0]?.length ?? 0)
+    const df = new Map(rows.flatMap((r) => (r.term === null ? [] : [[r.term, Number(r.df)] as const])))
+    return { n, averageLength: n > 0 && length > 0 ? length / n : 1, df }
   }
 
   async termStats(terms: readonly string[]): Promise<TermStats> {
-    const wanted = [...new Set(terms)]
-    const rows = wanted.length
-      ? await this.query<{ term: string; df: number }>(`SELECT term, count(*)::integer AS df FROM ${this.t('paper_terms')} WHERE term = ANY($1) GROUP BY term`, [wanted])
-      : []
-    const counts = await this.query<{ papers: number }>(`SELECT papers FROM ${this.t('corpus')}`)
-    return termStats(counts[0]?.papers ?? 0, new Map(rows.map((r) => [r.term, r.df])))
+    const { n, df } = await this.keywordStats('paper', [...new Set(terms)])
+    if (terms.length === 0) return termStats((await this.query<{ papers: number }>(`SELECT papers FROM ${this.t('corpus')}`))[0]?.papers ?? 0, df)
+    return termStats(n, df)
   }
 
   async readNote<T>(name: string): Promise<T | undefined> {
@@ -315,39 +354,69 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         if ((left.rows[0]?.n ?? 0) > 0) throw this.mismatch(built, batch.embedder)
       }
       const before = await this.touchedCounts(client, touched)
-      await client.query(`DELETE FROM ${this.t('chunk_terms')} WHERE chunk_id IN (SELECT id FROM ${this.t('chunks')} WHERE paper_id = ANY($1))`, [touched])
+      // The replaced rows leave the document frequencies first (their chunks' terms counted from their texts).
+      await client.query(
+        `UPDATE ${this.t('paper_df')} d SET df = d.df - o.n FROM (SELECT term, count(*)::integer AS n FROM ${this.t('paper_terms')} WHERE paper_id = ANY($1) GROUP BY term) o WHERE d.term = o.term`,
+        [touched],
+      )
+      const replaced = await client.query<{ id: string; text: string }>(`SELECT id, text FROM ${this.t('chunks')} WHERE paper_id = ANY($1)`, [touched])
+      if (replaced.rows.length > 0) {
+        const gone = termRows(replaced.rows.map((c) => ({ id: c.id, fields: [{ text: c.text, weight: 1 }] }))).df
+        await addDocumentFrequencies(client, this.schema, 'chunk_df', new Map([...gone].map(([term, n]) => [term, -n])))
+      }
       await client.query(`DELETE FROM ${this.t('chunks')} WHERE paper_id = ANY($1)`, [touched])
       await client.query(`DELETE FROM ${this.t('paper_terms')} WHERE paper_id = ANY($1)`, [touched])
       await client.query(`DELETE FROM ${this.t('papers')} WHERE id = ANY($1)`, [touched])
       if (!built || built.dimensions !== dims) await this.fixDimension(client, dims)
 
       const papers = batch.upsert.map((u) => u.paper)
-      if (papers.length > 0) {
+      const paperTerms = termRows(papers.map((p) => ({ id: p.id, fields: paperFields(p) })))
+      for (let i = 0; i < papers.length; i += PAPERS_PER_STATEMENT) {
+        const slice = papers.slice(i, i + PAPERS_PER_STATEMENT)
         await client.query(
-          `INSERT INTO ${this.t('papers')} (id, record, content_hash, year, source_files)
-           SELECT r->>'id', r, r->>'contentHash', y, ARRAY(SELECT jsonb_array_elements_text(f)) FROM unnest($1::jsonb[], $2::integer[], $3::jsonb[]) AS u(r, y, f)`,
-          [papers.map((p) => JSON.stringify(p)), papers.map((p) => paperYear(p) ?? null), papers.map((p) => JSON.stringify(unique(p.sources.map(sourceFile))))],
+          `INSERT INTO ${this.t('papers')} (id, record, content_hash, year, source_files, kw_length)
+           SELECT r->>'id', r, r->>'contentHash', y, ARRAY(SELECT jsonb_array_elements_text(f)), l FROM unnest($1::jsonb[], $2::integer[], $3::jsonb[], $4::integer[]) AS u(r, y, f, l)`,
+          [
+            slice.map((p) => JSON.stringify(p)),
+            slice.map((p) => paperYear(p) ?? null),
+            slice.map((p) => JSON.stringify(unique(p.sources.map(sourceFile)))),
+            slice.map((p) => paperTerms.lengths.get(p.id) ?? 0),
+          ],
         )
-        await writePaperTerms(client, this.schema, papers)
       }
+      await insertPaperTerms(client, this.schema, paperTerms)
+      await addDocumentFrequencies(client, this.schema, 'paper_df', paperTerms.df)
       const chunks = batch.upsert.flatMap((u) => u.chunks.map((c) => ({ ...c, paper: u.paper })))
       if (chunks.length > 0) {
-        // The vectors go in through LangChain's store, bound to this transaction's connection: it only
-        // needs a `query` method, and a pool would commit each insert on its own.
-        const store = this.vectorStore(client as unknown as pg.Pool)
-        await store.addVectors(
-          chunks.map((c) => [...c.vector]),
-          chunks.map(
-            (c) =>
-              new Document({
-                pageContent: c.chunk.text,
-                metadata: { paperId: c.chunk.paperId, index: c.chunk.index, hash: c.chunk.hash, year: paperYear(c.paper) ?? null, sourceFiles: unique(c.paper.sources.map(sourceFile)) },
-              }),
-          ),
-          { ids: chunks.map((c) => c.chunk.id) },
-        )
-        await writeChunkTerms(client, this.schema, chunks.map((c) => ({ id: c.chunk.id, text: c.chunk.text })))
+        // A load that at least doubles the corpus builds the HNSW index once, after its last batch,
+        // instead of inserting every vector into the graph (pgvector: "add indexes after loading the
+        // initial data"; measured here ~8 ms a vector maintained vs ~1.5 ms built).
+        const stored = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.t('chunks')}`)).rows[0]?.n ?? 0)
+        if (chunks.length >= stored && (await this.hasVectorIndex(client))) await client.query(`DROP INDEX "${this.schema}".chunks_embedding_hnsw`)
+        const chunkTerms = termRows(chunks.map((c) => ({ id: c.chunk.id, fields: [{ text: c.chunk.text, weight: 1 }] })))
+        const vectorOid = await this.vectorOid(client)
+        // The rows of LangChain's PGVectorStore layout (id, text, metadata, embedding), which reads and
+        // searches them; written here rather than by its addVectors, which sends each vector as
+        // decimal text in a VALUES list (~70 chunks/s through PGlite).
+        for (let i = 0; i < chunks.length; i += CHUNKS_PER_STATEMENT) {
+          const slice = chunks.slice(i, i + CHUNKS_PER_STATEMENT)
+          await client.query(
+            `INSERT INTO ${this.t('chunks')} (id, text, metadata, embedding, kw_length) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::vector[], $5::integer[])`,
+            [
+              slice.map((c) => c.chunk.id),
+              slice.map((c) => c.chunk.text.replace(/\0/g, '')),
+              slice.map((c) =>
+                JSON.stringify({ paperId: c.chunk.paperId, index: c.chunk.index, hash: c.chunk.hash, year: paperYear(c.paper) ?? null, sourceFiles: unique(c.paper.sources.map(sourceFile)) }),
+              ),
+              vectorArray(vectorOid, slice.map((c) => c.vector), dims),
+              slice.map((c) => chunkTerms.lengths.get(c.chunk.id) ?? 0),
+            ],
+          )
+        }
+        await addDocumentFrequencies(client, this.schema, 'chunk_df', chunkTerms.df)
       }
+      // The index is built by the load's last batch (and by any later one, should an interrupted load have left it out).
+      if (!batch.partial && !(await this.hasVectorIndex(client))) await this.buildVectorIndex(client)
       const after = await this.touchedCounts(client, touched)
       // Counts and total keyword lengths (BM25's N and average lengths) move by what this batch changed.
       await client.query(
@@ -391,6 +460,24 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     await client.query(`DROP INDEX IF EXISTS "${this.schema}".chunks_embedding_hnsw`)
     await client.query(`ALTER TABLE ${this.t('chunks')} ALTER COLUMN embedding TYPE vector(${Math.trunc(dims)})`)
     await client.query(`CREATE INDEX chunks_embedding_hnsw ON ${this.t('chunks')} USING hnsw (embedding vector_cosine_ops)`)
+  }
+
+  private async hasVectorIndex(client: pg.ClientBase): Promise<boolean> {
+    const rows = await client.query(`SELECT 1 FROM pg_indexes WHERE schemaname = $1 AND indexname = 'chunks_embedding_hnsw'`, [this.schema])
+    return rows.rowCount === 1
+  }
+
+  /** Builds the HNSW index over every stored vector: with the graph in memory (pgvector builds far slower once it outgrows `maintenance_work_mem`) and no statement timeout. */
+  private async buildVectorIndex(client: pg.ClientBase): Promise<void> {
+    const { indexBuildMemoryMB = 1024 } = this.options
+    await client.query(`SET LOCAL maintenance_work_mem = '${Math.trunc(indexBuildMemoryMB)}MB'`)
+    await client.query('SET LOCAL statement_timeout = 0')
+    await client.query(`CREATE INDEX chunks_embedding_hnsw ON ${this.t('chunks')} USING hnsw (embedding vector_cosine_ops)`)
+  }
+
+  private async vectorOid(client: pg.ClientBase): Promise<number> {
+    this.vectorType ??= Number((await client.query<{ oid: number }>(`SELECT 'vector'::regtype::oid AS oid`)).rows[0]?.oid)
+    return this.vectorType
   }
 
   private async tsRankPapers(query: string, limit: number, where: { sql: string; params: unknown[] }): Promise<ScoredId[]> {
@@ -517,15 +604,14 @@ async function readCorpus(pool: pg.Pool | pg.ClientBase, schema: string): Promis
 }
 
 function termStats(papers: number, df: Map<string, number>): TermStats {
-  return {
-    papers,
-    documentFrequency: (term) => df.get(term) ?? 0,
-    idf: (term) => {
-      const d = df.get(term) ?? 0
-      return Math.log(1 + (papers - d + 0.5) / (d + 0.5))
-    },
-  }
+  return { papers, documentFrequency: (term) => df.get(term) ?? 0, idf: (term) => bm25Idf(papers, df.get(term) ?? 0) }
 }
+
+/** BM25's idf, as the embedded KeywordIndex computes it. */
+const bm25Idf = (n: number, df: number): number => Math.log(1 + (n - df + 0.5) / (df + 0.5))
+// The parameters after the filter's: the idf list, then the essential terms.
+const idfParam = (where: { params: unknown[] }): string => `$${4 + where.params.length}`
+const essentialParam = (where: { params: unknown[] }): string => `$${5 + where.params.length}`
 
 const versionNumber = (version: string): number => (version ? Number(version.slice(1)) : 0)
 const toVector = (v: readonly number[]): string => `[${v.join(',')}]`

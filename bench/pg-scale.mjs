@@ -1,0 +1,90 @@
+// `npm run bench:pg-scale [1000 10000 100000]`: the PostgreSQL store (src/index/postgres) at growing
+// corpus sizes, on PGlite served over the wire by pglite-server with pgvector, file-backed under
+// /tmp. The same synthetic papers and bench-only embedder as bench:scale (bench/_synthetic.mjs);
+// each step in its own process (bench/_pg-scale-child.mjs): build time, cold open, warm search
+// p50/p95 (everything after the query embedding: `Retriever.rank`, hybrid), the RSS of the askpapers
+// process and of the PGlite server, and the time to add 100 papers. The server is restarted after
+// the build, so searches start from a cold database too.
+// Writes bench/results/pg-scale.json and the chart bench/results/pg-scale.svg.
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chart } from './_chart.mjs'
+import { freshDataDir, memoryOf, startServer } from './_pglite.mjs'
+
+const here = dirname(fileURLToPath(import.meta.url))
+const out = join(here, 'results', 'pg-scale.json')
+const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
+const wanted = sizes.length > 0 ? sizes : [1000, 10_000, 100_000]
+const previous = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { runs: {} }
+const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, runs: previous.runs ?? {} }
+
+// Each with its target: issue 11's for search; the embedded store's (README, "Scale") for the rest.
+const PANELS = [
+  { title: 'Build (s)', get: (r) => [r.build.seconds] },
+  { title: 'Cold open (ms)', get: (r) => [r.search.openMs], target: 2000 },
+  { title: 'Warm search p50 / p95 (ms)', get: (r) => [r.search.search.p50, r.search.search.p95], target: 50 },
+  { title: 'RSS askpapers / PGlite (MB)', get: (r) => [r.search.rssMB, r.server.afterSearch.rssMB] },
+  { title: 'PGlite peak RSS (MB)', get: (r) => [r.server.build.peakRssMB] },
+  { title: 'Add 100 papers (ms)', get: (r) => [r.add.addMs], target: 3000 },
+]
+
+/** Runs one child step while sampling the server's memory; resolves with the step's JSON and the server's peak. */
+function step(mode, url, papers, serverPid) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--max-old-space-size=4096', join(here, '_pg-scale-child.mjs'), mode, url, String(papers)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let stdout = ''
+    let serverPeak = 0
+    const sample = setInterval(() => {
+      serverPeak = Math.max(serverPeak, memoryOf(serverPid).rssMB)
+    }, 500)
+    child.stdout.on('data', (d) => (stdout += d))
+    child.once('exit', (code, signal) => {
+      clearInterval(sample)
+      if (code !== 0) reject(new Error(`${mode} ${papers} failed (${code ?? signal})`))
+      else resolve({ ...JSON.parse(stdout.trim().split('\n').at(-1)), serverPeakRssMB: serverPeak })
+    })
+  })
+}
+
+for (const papers of wanted) {
+  const dir = mkdtempSync(join(tmpdir(), `askpapers-pg-scale-${papers}-`))
+  const data = join(dir, 'pgdata')
+  let server
+  try {
+    freshDataDir(data)
+    server = await startServer(data)
+    const build = await step('build', server.url, papers, server.pid)
+    const afterBuild = memoryOf(server.pid)
+    console.log(`${papers} papers: built in ${build.seconds} s (${build.chunks} chunks), PGlite RSS ${afterBuild.rssMB} MB (peak ${afterBuild.peakRssMB} MB)`)
+    await server.stop()
+    server = await startServer(data)
+    const restartMs = server.startMs
+    const search = await step('search', server.url, papers, server.pid)
+    const afterSearch = memoryOf(server.pid)
+    console.log(`  PGlite restart ${Math.round(restartMs)} ms; cold open ${search.openMs} ms, warm search p50 ${search.search.p50} ms p95 ${search.search.p95} ms, RSS ${search.rssMB} MB (PGlite ${afterSearch.rssMB} MB)`)
+    const add = await step('add', server.url, papers, server.pid)
+    console.log(`  add 100 papers: ${add.addMs} ms (open before it ${add.openMs} ms)`)
+    results.runs[papers] = {
+      papers,
+      build,
+      search,
+      add,
+      server: { build: afterBuild, restartMs: Math.round(restartMs), afterSearch, afterAdd: memoryOf(server.pid) },
+      dataDirMB: dirSizeMB(data),
+      date: new Date().toISOString(),
+    }
+    writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
+  } finally {
+    await server?.stop()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+writeFileSync(join(here, 'results', 'pg-scale.svg'), chart(Object.values(results.runs).sort((a, b) => a.papers - b.papers), PANELS))
+console.log(`wrote ${out} and bench/results/pg-scale.svg`)
+
+function dirSizeMB(path) {
+  return Math.round(Number(execFileSync('du', ['-sm', path], { encoding: 'utf8' }).split('\t')[0]))
+}
