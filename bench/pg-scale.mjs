@@ -16,7 +16,10 @@ import { freshDataDir, memoryOf, startServer } from './_pglite.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
 const out = join(here, 'results', 'pg-scale.json')
-const sizes = process.argv.slice(2).map(Number).filter((n) => n > 0)
+const args = process.argv.slice(2)
+const sizes = args.map(Number).filter((n) => n > 0)
+// --keep: leave each size's data directory in place (its path is printed), to profile its queries afterwards.
+const keep = args.includes('--keep')
 const wanted = sizes.length > 0 ? sizes : [1000, 10_000, 100_000]
 const previous = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { runs: {} }
 const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, runs: previous.runs ?? {} }
@@ -79,7 +82,8 @@ for (const papers of wanted) {
     writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
   } finally {
     await server?.stop()
-    rmSync(dir, { recursive: true, force: true })
+    if (keep) console.log(`  kept the data directory ${data}`)
+    else rmSync(dir, { recursive: true, force: true })
   }
 }
 writeFileSync(join(here, 'results', 'pg-scale.svg'), chart(Object.values(results.runs).sort((a, b) => a.papers - b.papers), PANELS))

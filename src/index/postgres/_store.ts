@@ -22,7 +22,7 @@ import { storeError } from './_errors.js'
 import { acquireWriteLock, type WriteLease } from './_lock.js'
 import { addDocumentFrequencies, insertPaperTerms, LATEST, migrate, termRows } from './_schema.js'
 import { BM25, paperFields, queryTerms, scoreFields } from './_terms.js'
-import { vectorArray } from './_vectors.js'
+import { vectorArgument, vectorArray } from './_vectors.js'
 import { parseStoreUrl, type StoreTarget } from './_url.js'
 
 export interface PostgresStoreOptions {
@@ -51,7 +51,7 @@ export interface PostgresStoreOptions {
    * papers holding a rarer term and proves no other can enter the top k (default 20,000; tests lower it).
    */
   keywordScanLimit?: number
-  /** `maintenance_work_mem` for building the HNSW index after a bulk load; default 1024 MB. */
+  /** `maintenance_work_mem` for building the HNSW index after a bulk load (halved on out-of-memory); default 1536 MB. */
   indexBuildMemoryMB?: number
   /** Write-lock tuning (see _lock.ts); tests shorten these. */
   lock?: { pollMs?: number; staleMs?: number; heartbeatMs?: number }
@@ -193,12 +193,26 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
 
   async nearestChunks(vector: readonly number[], n: number, filter?: PaperFilter): Promise<ChunkNeighbour[]> {
     if (n <= 0 || this.current.chunks === 0) return []
-    const metadata = await this.metadataFilter(filter)
-    if (!metadata) return []
-    const store = this.vectorStore(this.pool)
-    const results = await this.run(() => store.similaritySearchVectorWithScore([...vector], n, metadata))
-    return results
-      .map(([doc, distance]) => ({ chunkId: String(doc.id), paperId: String(doc.metadata.paperId), similarity: 1 - distance }))
+    let found: { chunkId: string; paperId: string; distance: number }[]
+    if (filter) {
+      // A filtered search through LangChain's PGVectorStore and its metadata filter language.
+      const metadata = await this.metadataFilter(filter)
+      if (!metadata) return []
+      const store = this.vectorStore(this.pool)
+      const results = await this.run(() => store.similaritySearchVectorWithScore([...vector], n, metadata))
+      found = results.map(([doc, distance]) => ({ chunkId: String(doc.id), paperId: String(doc.metadata.paperId), distance }))
+    } else {
+      // The search of every query, in its own statement: PGVectorStore's selects every column, so each
+      // of the ~120 neighbours comes back with its vector as ~10 KB of decimal text (measured through
+      // PGlite: 6 ms in the index, ~60 ms formatting and sending vectors nobody reads).
+      const rows = await this.query<{ id: string; paper_id: string; distance: number }>(
+        `SELECT id, paper_id, embedding <=> $1::vector AS distance FROM ${this.t('chunks')} ORDER BY embedding <=> $1::vector LIMIT $2`,
+        [vectorArgument(vector), n],
+      )
+      found = rows.map((r) => ({ chunkId: r.id, paperId: r.paper_id, distance: Number(r.distance) }))
+    }
+    return found
+      .map((h) => ({ chunkId: h.chunkId, paperId: h.paperId, similarity: 1 - h.distance }))
       .sort((a, b) => b.similarity - a.similarity || compare(a.chunkId, b.chunkId))
   }
 
@@ -207,7 +221,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     // `<#>` is the negative inner product: for unit vectors, the cosine similarity.
     const rows = await this.query<{ id: string; similarity: number }>(
       `SELECT id, -(embedding <#> $2::vector) AS similarity FROM ${this.t('chunks')} WHERE paper_id = ANY($1) ORDER BY paper_id, idx`,
-      [paperIds, toVector(vector)],
+      [paperIds, vectorArgument(vector)],
     )
     return new Map(rows.map((r) => [r.id, Number(r.similarity)]))
   }
@@ -248,7 +262,10 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       const kth = rows.length === limit ? Number(rows.at(-1)?.score) : 0
       if (bound < kth) return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
     }
-    const rows = await this.query<{ id: string; score: number }>(`SELECT t.paper_id AS id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE ${where.sql} ${order}`, params)
+    const rows = await this.query<{ id: string; score: number }>(
+      `SELECT t.paper_id AS id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE t.term = ANY($1::text[]) AND ${where.sql} ${order}`,
+      params,
+    )
     return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
   }
 
@@ -391,7 +408,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         // A load that at least doubles the corpus builds the HNSW index once, after its last batch,
         // instead of inserting every vector into the graph (pgvector: "add indexes after loading the
         // initial data"; measured here ~8 ms a vector maintained vs ~1.5 ms built).
-        const stored = Number((await client.query<{ n: string }>(`SELECT count(*) AS n FROM ${this.t('chunks')}`)).rows[0]?.n ?? 0)
+        const stored = Number(row?.chunks ?? 0) - before.chunks
         if (chunks.length >= stored && (await this.hasVectorIndex(client))) await client.query(`DROP INDEX "${this.schema}".chunks_embedding_hnsw`)
         const chunkTerms = termRows(chunks.map((c) => ({ id: c.chunk.id, fields: [{ text: c.chunk.text, weight: 1 }] })))
         const vectorOid = await this.vectorOid(client)
@@ -416,7 +433,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         await addDocumentFrequencies(client, this.schema, 'chunk_df', chunkTerms.df)
       }
       // The index is built by the load's last batch (and by any later one, should an interrupted load have left it out).
-      if (!batch.partial && !(await this.hasVectorIndex(client))) await this.buildVectorIndex(client)
+      if (!batch.partial && !(await this.hasVectorIndex(client))) await this.buildVectorIndex(client, dims)
       const after = await this.touchedCounts(client, touched)
       // Counts and total keyword lengths (BM25's N and average lengths) move by what this batch changed.
       await client.query(
@@ -459,7 +476,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     if ((left.rows[0]?.n ?? 0) > 0) throw new AppError('BAD_INPUT', `The vectors in ${this.target.location} are not all replaced; cannot change their dimension to ${dims}.`)
     await client.query(`DROP INDEX IF EXISTS "${this.schema}".chunks_embedding_hnsw`)
     await client.query(`ALTER TABLE ${this.t('chunks')} ALTER COLUMN embedding TYPE vector(${Math.trunc(dims)})`)
-    await client.query(`CREATE INDEX chunks_embedding_hnsw ON ${this.t('chunks')} USING hnsw (embedding vector_cosine_ops)`)
+    await client.query(`CREATE INDEX chunks_embedding_hnsw ON ${this.t('chunks')} USING hnsw ${VECTOR_INDEX_KEY}`)
   }
 
   private async hasVectorIndex(client: pg.ClientBase): Promise<boolean> {
@@ -468,11 +485,25 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   }
 
   /** Builds the HNSW index over every stored vector: with the graph in memory (pgvector builds far slower once it outgrows `maintenance_work_mem`) and no statement timeout. */
-  private async buildVectorIndex(client: pg.ClientBase): Promise<void> {
-    const { indexBuildMemoryMB = 1024 } = this.options
-    await client.query(`SET LOCAL maintenance_work_mem = '${Math.trunc(indexBuildMemoryMB)}MB'`)
+  private async buildVectorIndex(client: pg.ClientBase, dims: number): Promise<void> {
     await client.query('SET LOCAL statement_timeout = 0')
-    await client.query(`CREATE INDEX chunks_embedding_hnsw ON ${this.t('chunks')} USING hnsw (embedding vector_cosine_ops)`)
+    // A column left without its dimension (rows copied in by schema version 1) gets it first: the index needs it.
+    const typmod = await client.query<{ dims: number }>(`SELECT atttypmod AS dims FROM pg_attribute WHERE attrelid = '${this.t('chunks')}'::regclass AND attname = 'embedding'`)
+    if ((typmod.rows[0]?.dims ?? -1) <= 0) await client.query(`ALTER TABLE ${this.t('chunks')} ALTER COLUMN embedding TYPE vector(${Math.trunc(dims)})`)
+    // The graph wants ~2.6 KB a 512-dimension vector in memory; a server that cannot give that much
+    // (PGlite has 2 GB of WebAssembly memory in all) fails with out_of_memory, and the build is
+    // tried again with half as much, finishing the graph on disk.
+    for (let memoryMB = Math.trunc(this.options.indexBuildMemoryMB ?? 1536); ; memoryMB = Math.trunc(memoryMB / 2)) {
+      await client.query(`SET LOCAL maintenance_work_mem = '${memoryMB}MB'`)
+      await client.query('SAVEPOINT vector_index')
+      try {
+        await client.query(`CREATE INDEX chunks_embedding_hnsw ON ${this.t('chunks')} USING hnsw ${VECTOR_INDEX_KEY}`)
+        return
+      } catch (error) {
+        if ((error as { code?: string }).code !== '53200' || memoryMB <= 64) throw error
+        await client.query('ROLLBACK TO SAVEPOINT vector_index')
+      }
+    }
   }
 
   private async vectorOid(client: pg.ClientBase): Promise<number> {
@@ -607,6 +638,11 @@ function termStats(papers: number, df: Map<string, number>): TermStats {
   return { papers, documentFrequency: (term) => df.get(term) ?? 0, idf: (term) => bm25Idf(papers, df.get(term) ?? 0) }
 }
 
+// pgvector uses the index only on a column of fixed dimension (vector(N)). (Half precision, `halfvec`,
+// would make the graph 40 % smaller, but its distances are ~10× slower in PGlite's WebAssembly:
+// measured 59 ms against 6 ms for one search of 6 k chunks.)
+const VECTOR_INDEX_KEY = '(embedding vector_cosine_ops)'
+
 /** BM25's idf, as the embedded KeywordIndex computes it. */
 const bm25Idf = (n: number, df: number): number => Math.log(1 + (n - df + 0.5) / (df + 0.5))
 // The parameters after the filter's: the idf list, then the essential terms.
@@ -614,7 +650,6 @@ const idfParam = (where: { params: unknown[] }): string => `$${4 + where.params.
 const essentialParam = (where: { params: unknown[] }): string => `$${5 + where.params.length}`
 
 const versionNumber = (version: string): number => (version ? Number(version.slice(1)) : 0)
-const toVector = (v: readonly number[]): string => `[${v.join(',')}]`
 const unique = <T>(items: T[]): T[] => [...new Set(items)]
 const compare = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0)
 const sameEmbedder = (a: EmbedderInfo, b: Pick<EmbedderInfo, 'provider' | 'model'> & { dimensions?: number }): boolean =>

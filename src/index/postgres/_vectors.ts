@@ -22,3 +22,12 @@ export function vectorArray(vectorOid: number, vectors: readonly (readonly numbe
   }
   return buf
 }
+
+/** One vector as a binary `vector` parameter (pgvector's `vector_recv` format). */
+export function vectorArgument(vector: readonly number[]): Buffer {
+  const buf = Buffer.allocUnsafe(4 + 4 * vector.length)
+  buf.writeInt16BE(vector.length, 0)
+  buf.writeInt16BE(0, 2)
+  vector.forEach((x, i) => buf.writeFloatBE(x, 4 + 4 * i))
+  return buf
+}
