@@ -69,6 +69,8 @@ interface CorpusRow {
 // Rows per INSERT … unnest(): a statement per row is a round trip each; one huge message is slow through pglite-socket (see ROWS_PER_STATEMENT).
 const PAPERS_PER_STATEMENT = 2000
 const CHUNKS_PER_STATEMENT = 1000
+// Ids or hashes per statement when reading many rows.
+const READ_SLICE = 5000
 
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/
 
@@ -160,8 +162,12 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
 
   async papers(ids: readonly string[]): Promise<StoredPaper[]> {
     if (ids.length === 0) return []
-    const rows = await this.query<{ id: string; record: StoredPaper }>(`SELECT id, record FROM ${this.t('papers')} WHERE id = ANY($1)`, [ids])
-    const byId = new Map(rows.map((r) => [r.id, r.record]))
+    // In slices: a view of 100 k papers reads ~200 MB of records, which as one statement outlasts the statement timeout.
+    const byId = new Map<string, StoredPaper>()
+    for (let i = 0; i < ids.length; i += READ_SLICE) {
+      const rows = await this.query<{ id: string; record: StoredPaper }>(`SELECT id, record FROM ${this.t('papers')} WHERE id = ANY($1)`, [ids.slice(i, i + READ_SLICE)])
+      for (const r of rows) byId.set(r.id, r.record)
+    }
     return ids.flatMap((id) => {
       const paper = byId.get(id)
       return paper ? [paper] : []
@@ -251,6 +257,16 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     for (let postings = 0; essential < terms.length && (essential === 0 || postings + (df.get(terms[essential]!) ?? 0) <= keywordScanLimit); essential++) postings += df.get(terms[essential]!) ?? 0
     const bound = idf.slice(essential).reduce((sum, w) => sum + w * (BM25.k1 + 1), 0)
     const params = [terms, limit, averageLength, ...where.params, idf]
+    if (filter?.ids && filter.ids.length <= READ_SLICE) {
+      // A few given papers (the hits outside the keyword leg's top): their term rows by key, nothing scanned.
+      const rows = await this.query<{ id: string; score: number }>(
+        `SELECT t.paper_id AS id, ${score} AS score
+         FROM unnest(${essentialParam(where)}::text[]) AS c(paper_id) CROSS JOIN ${words} JOIN ${this.t('paper_terms')} t ON t.term = w.term AND t.paper_id = c.paper_id ${join}
+         WHERE ${where.sql} ${order}`,
+        [...params, [...new Set(filter.ids)]],
+      )
+      return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
+    }
     if (essential < terms.length) {
       const rows = await this.query<{ id: string; score: number }>(
         `WITH cand AS (SELECT DISTINCT paper_id FROM ${this.t('paper_terms')} WHERE term = ANY(${essentialParam(where)}::text[]))
@@ -330,11 +346,15 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       },
       vectorsByHash: async (hashes) => {
         const out = new Map<string, number[]>()
-        if (hashes.length === 0) return out
-        const rows = await this.run(() =>
-          lease.client.query<{ hash: string; embedding: string }>(`SELECT DISTINCT ON (hash) hash, embedding::text AS embedding FROM ${this.t('chunks')} WHERE hash = ANY($1)`, [[...hashes]]),
-        )
-        for (const r of rows.rows) out.set(r.hash, JSON.parse(r.embedding) as number[])
+        if (hashes.length === 0 || this.current.chunks === 0) return out
+        // In slices: the hashes of a 100 k-paper ingest are 40 MB of parameters, too much for one statement through PGlite.
+        const all = [...hashes]
+        for (let i = 0; i < all.length; i += READ_SLICE) {
+          const rows = await this.run(() =>
+            lease.client.query<{ hash: string; embedding: string }>(`SELECT DISTINCT ON (hash) hash, embedding::text AS embedding FROM ${this.t('chunks')} WHERE hash = ANY($1)`, [all.slice(i, i + READ_SLICE)]),
+          )
+          for (const r of rows.rows) out.set(r.hash, JSON.parse(r.embedding) as number[])
+        }
         return out
       },
       contentHashes: async () => {
