@@ -1,6 +1,6 @@
 import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { matchesFilter, type Paper } from '../../corpus/index.js'
+import { matchesFilter, normaliseTitle, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import { tokenize } from '../../retrieve/tokenize.js'
 import type { ChunkOptions } from '../chunk.js'
@@ -33,6 +33,7 @@ import {
 } from './_generation.js'
 import { ingestPapers, assertEmbedder, type IngestCounts, type IngestDetails, type IngestOptions } from './_ingest.js'
 import { lockDataDir, type LockOptions } from './_lock.js'
+import { titleHash } from './_segment.js'
 
 const K1 = 1.2
 const B = 0.75
@@ -324,6 +325,26 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     return out.sort((x, y) => y.score - x.score)
   }
 
+  async findPapers({ ids, titles }: { ids: readonly string[]; titles: readonly string[] }): Promise<StoredPaper[]> {
+    const wantedIds = new Set(ids)
+    const keys = new Set(titles.map(normaliseTitle))
+    const hashes = new Set(titles.map(titleHash))
+    const out: StoredPaper[] = []
+    this.segments.forEach((seg) => {
+      const th = seg.meta.arrays.titleHashes
+      for (let row = 0; row < seg.meta.papers; row++) {
+        if (seg.deadRows.has(row)) continue
+        const id = seg.meta.ids[row] ?? ''
+        const byId = wantedIds.has(id)
+        // A segment written before title hashes were stored: every record is read (as before).
+        if (!byId && th && !hashes.has(th[row] ?? 0)) continue
+        const p = this.recordOf(id) as StoredPaper
+        if (byId || keys.has(normaliseTitle(p.title))) out.push(p)
+      }
+    })
+    return out
+  }
+
   async termStats(terms: readonly string[]): Promise<TermStats> {
     const n = this.order.length
     const df = new Map(terms.map((t) => [t, this.documentFrequency(t)]))
@@ -521,13 +542,28 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     return out
   }
 
-  /** Stored vectors by chunk-text hash (live chunks), read without the write lock: this generation never changes. */
-  vectorsByHash(hashes: readonly string[]): Map<string, number[]> {
-    this.locations ??= this.vectorLocations()
+  /**
+   * Stored vectors by chunk-text hash (live chunks), read without the write lock: this generation
+   * never changes. With `among`, only those papers' chunks are looked at: adding 100 papers to a
+   * 100 k-paper index must not map 600 k chunk hashes.
+   */
+  vectorsByHash(hashes: readonly string[], among?: readonly string[]): Map<string, number[]> {
+    const locations = among ? this.locationsOf(among) : (this.locations ??= this.vectorLocations())
     const out = new Map<string, number[]>()
     for (const h of hashes) {
-      const at = this.locations.get(h)
+      const at = locations.get(h)
       if (at && !out.has(h)) out.set(h, this.vectorAt(at.s, at.label))
+    }
+    return out
+  }
+
+  private locationsOf(ids: readonly string[]): Map<string, { s: number; label: number }> {
+    const out = new Map<string, { s: number; label: number }>()
+    for (const id of ids) {
+      const at = this.where.get(id)
+      if (!at) continue
+      const seg = this.segments[at.s] as LoadedSegment
+      for (const c of this.chunkRange(seg, at.row)) out.set(seg.meta.hashes.subarray(32 * c, 32 * c + 32).toString('hex'), { s: at.s, label: c })
     }
     return out
   }
@@ -564,8 +600,8 @@ class EmbeddedSession implements WriteSession {
     return base
   }
 
-  async vectorsByHash(hashes: readonly string[]): Promise<Map<string, number[]>> {
-    return (await this.reader()).vectorsByHash(hashes)
+  async vectorsByHash(hashes: readonly string[], among?: readonly string[]): Promise<Map<string, number[]>> {
+    return (await this.reader()).vectorsByHash(hashes, among)
   }
 
   async contentHashes(): Promise<Map<string, string>> {

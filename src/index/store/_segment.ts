@@ -2,7 +2,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { link, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
-import { paperYear, type Paper } from '../../corpus/index.js'
+import { normaliseTitle, paperYear, type Paper } from '../../corpus/index.js'
 import { tokenize } from '../../retrieve/tokenize.js'
 import type { StoredChunk } from './_contract.js'
 import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
@@ -15,7 +15,9 @@ import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
  *   seg-000004.chunks.jsonl  the chunks in label order; each paper's first carries a second copy of its record
  *   seg-000004.meta.bin      what open needs, so it parses no JSON of records and tokenizes nothing:
  *                            ids, content hashes, years, sources, line offsets, BM25 postings and
- *                            lengths of papers and chunks, chunk → paper rows, chunk hashes
+ *                            lengths of papers and chunks, chunk → paper rows, chunk hashes, and a
+ *                            hash of each normalised title (an ingest's duplicate check reads only
+ *                            the records whose title hash matches)
  *   seg-000004.hnsw          hnswlib's graph of the segment's chunk vectors, label = chunk row
  *
  * Rows are never renumbered: a replaced or removed paper stays in its segment and is listed as dead
@@ -77,8 +79,19 @@ const ARRAYS = [
   'chunkPaper',
   'chunkIndex',
   'chunkLengths',
+  // Added after the first segments were written: absent from their headers (then undefined).
+  'titleHashes',
 ] as const
 type ArrayName = (typeof ARRAYS)[number]
+const OPTIONAL_ARRAYS: ReadonlySet<ArrayName> = new Set(['titleHashes'])
+
+/** 32-bit FNV-1a of a normalised title, as stored in `titleHashes`. */
+export function titleHash(title: string): number {
+  const key = normaliseTitle(title)
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return h | 0
+}
 
 /** The parsed meta.bin of a segment: everything but the texts and the vectors. */
 export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chunkTerms'> {
@@ -86,7 +99,7 @@ export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chun
   chunkTerms: Map<string, number>
   termList: string[]
   chunkTermList: string[]
-  arrays: Record<ArrayName, Int32Array>
+  arrays: Record<Exclude<ArrayName, 'titleHashes'>, Int32Array> & { titleHashes?: Int32Array }
   /** sha256 of each chunk's embedded text, 32 bytes a chunk. */
   hashes: Buffer
 }
@@ -127,7 +140,8 @@ export class SegmentBuilder {
   private readonly sourceIndex = new Map<string, number>()
   private readonly postings = new Map<string, { docs: number[]; tfs: number[] }>()
   private readonly chunkPostings = new Map<string, number[]>()
-  private readonly ints: Record<'paperLengths' | 'chunkPaper' | 'chunkIndex' | 'chunkLengths' | 'paperOffsets' | 'chunkOffsets' | 'paperChunkStart', number[]> = {
+  private readonly ints: Record<'paperLengths' | 'chunkPaper' | 'chunkIndex' | 'chunkLengths' | 'paperOffsets' | 'chunkOffsets' | 'paperChunkStart' | 'titleHashes', number[]> = {
+    titleHashes: [],
     paperLengths: [],
     chunkPaper: [],
     chunkIndex: [],
@@ -176,6 +190,8 @@ export class SegmentBuilder {
     for (const [term, t] of meta.chunkTerms) {
       b.chunkPostings.set(term, Array.from(a.chunkPostingDoc.subarray(a.chunkPostingStart[t] ?? 0, a.chunkPostingStart[t + 1] ?? 0)))
     }
+    if (a.titleHashes) b.ints.titleHashes.push(...a.titleHashes)
+    else for (let row = 0; row < meta.papers; row++) b.ints.titleHashes.push(titleHash((JSON.parse(lineOf(papers, a.paperOffsets, row)) as { title: string }).title))
     b.ints.paperLengths.push(...a.paperLengths)
     b.ints.chunkPaper.push(...a.chunkPaper)
     b.ints.chunkIndex.push(...a.chunkIndex)
@@ -209,6 +225,7 @@ export class SegmentBuilder {
     this.header.ids.push(paper.id)
     this.header.contentHashes.push(paper.contentHash)
     this.header.years.push(paperYear(paper) ?? null)
+    this.ints.titleHashes.push(titleHash(paper.title))
     const sources: number[] = []
     for (const file of new Set(paper.sources.map(sourceFile))) {
       let s = this.sourceIndex.get(file)
@@ -304,6 +321,7 @@ export class SegmentBuilder {
       chunkPaper: this.ints.chunkPaper,
       chunkIndex: this.ints.chunkIndex,
       chunkLengths: this.ints.chunkLengths,
+      titleHashes: this.ints.titleHashes,
     }
     const header: MetaHeader = {
       format: 'askpapers-segment-1',
@@ -336,15 +354,22 @@ export function decodeMeta(data: Buffer): SegmentMeta {
     throw new Error('has an unreadable header')
   }
   if (header.format !== 'askpapers-segment-1') throw new Error('is not a segment index')
-  // Copied into an aligned buffer: Int32Array views need 4-byte alignment.
+  // Views on the file's bytes (no copy: at 100 k papers the copies cost 200 MB and their page faults);
+  // copied only when the buffer is not 4-byte aligned, as Int32Array views need.
   let offset = 4 + headerLength
-  const arrays = {} as Record<ArrayName, Int32Array>
+  const arrays = {} as SegmentMeta['arrays']
   for (const name of ARRAYS) {
     const n = header.arrays[name]
+    if (n === undefined && OPTIONAL_ARRAYS.has(name)) continue
     if (!Number.isInteger(n) || offset + 4 * n > data.length) throw new Error('is truncated')
-    const copy = new Int32Array(n)
-    new Uint8Array(copy.buffer).set(data.subarray(offset, offset + 4 * n))
-    arrays[name] = copy
+    const at = data.byteOffset + offset
+    let view: Int32Array
+    if (at % 4 === 0) view = new Int32Array(data.buffer, at, n)
+    else {
+      view = new Int32Array(n)
+      new Uint8Array(view.buffer).set(data.subarray(offset, offset + 4 * n))
+    }
+    arrays[name] = view
     offset += 4 * n
   }
   const hashes = data.subarray(offset)
@@ -356,7 +381,8 @@ export function decodeMeta(data: Buffer): SegmentMeta {
     arrays.chunkPaper.length !== header.chunks ||
     arrays.chunkOffsets.length !== header.chunks + 1 ||
     arrays.postingStart.length !== header.terms.length + 1 ||
-    arrays.chunkPostingStart.length !== header.chunkTerms.length + 1
+    arrays.chunkPostingStart.length !== header.chunkTerms.length + 1 ||
+    (arrays.titleHashes !== undefined && arrays.titleHashes.length !== header.papers)
   ) {
     throw new Error('has inconsistent counts')
   }
@@ -367,6 +393,9 @@ export function decodeMeta(data: Buffer): SegmentMeta {
   const { arrays: _a, terms: termList, chunkTerms: chunkTermList, ...rest } = header
   return { ...rest, terms, chunkTerms, termList, chunkTermList, arrays, hashes }
 }
+
+/** Line `row` of a JSONL buffer, by its offsets. */
+const lineOf = (data: Buffer, offsets: Int32Array, row: number): string => data.subarray(offsets[row] ?? 0, offsets[row + 1] ?? 0).toString('utf8')
 
 /** Reads byte ranges of a file through a descriptor kept open: an unlinked generation stays readable. */
 export class LineReader {
