@@ -3,7 +3,7 @@ import { link, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
 import { normaliseTitle, paperYear, type Paper } from '../../corpus/index.js'
-import { tokenize } from '../../retrieve/tokenize.js'
+import { termFrequencies } from '../../retrieve/keyword.js'
 import type { StoredChunk } from './_contract.js'
 import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
 
@@ -81,9 +81,11 @@ const ARRAYS = [
   'chunkLengths',
   // Added after the first segments were written: absent from their headers (then undefined).
   'titleHashes',
+  /** Occurrences of each chunk term in each chunk of its posting list (chunk BM25 without tokenizing). */
+  'chunkPostingTf',
 ] as const
 type ArrayName = (typeof ARRAYS)[number]
-const OPTIONAL_ARRAYS: ReadonlySet<ArrayName> = new Set(['titleHashes'])
+const OPTIONAL_ARRAYS: ReadonlySet<ArrayName> = new Set(['titleHashes', 'chunkPostingTf'])
 
 /** 32-bit FNV-1a of a normalised title, as stored in `titleHashes`. */
 export function titleHash(title: string): number {
@@ -99,7 +101,7 @@ export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chun
   chunkTerms: Map<string, number>
   termList: string[]
   chunkTermList: string[]
-  arrays: Record<Exclude<ArrayName, 'titleHashes'>, Int32Array> & { titleHashes?: Int32Array }
+  arrays: Record<Exclude<ArrayName, 'titleHashes' | 'chunkPostingTf'>, Int32Array> & { titleHashes?: Int32Array; chunkPostingTf?: Int32Array }
   /** sha256 of each chunk's embedded text, 32 bytes a chunk. */
   hashes: Buffer
 }
@@ -107,20 +109,14 @@ export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chun
 export const sourceFile = (source: string): string => source.replace(/:\d+$/, '')
 
 /** BM25 document of a paper: the title counted twice, then the plain abstract. */
-export function paperTerms(paper: Pick<StoredPaperLike, 'title' | 'plainAbstract'>): { tf: Map<string, number>; length: number } {
-  const tf = new Map<string, number>()
-  let length = 0
-  for (const [text, weight] of [
-    [paper.title, 2],
-    [paper.plainAbstract, 1],
-  ] as const) {
-    for (const term of tokenize(text)) {
-      tf.set(term, (tf.get(term) ?? 0) + weight)
-      length += weight
-    }
-  }
-  return { tf, length }
-}
+export const paperTerms = (paper: Pick<StoredPaperLike, 'title' | 'plainAbstract'>): { tf: Map<string, number>; length: number } =>
+  termFrequencies([
+    { text: paper.title, weight: 2 },
+    { text: paper.plainAbstract, weight: 1 },
+  ])
+
+/** BM25 counts of a chunk's passage. */
+const chunkTerms = (text: string): { tf: Map<string, number>; length: number } => termFrequencies([{ text, weight: 1 }])
 
 /**
  * Accumulates the rows of one segment in memory (a new segment, or the newest one being extended)
@@ -139,7 +135,7 @@ export class SegmentBuilder {
   }
   private readonly sourceIndex = new Map<string, number>()
   private readonly postings = new Map<string, { docs: number[]; tfs: number[] }>()
-  private readonly chunkPostings = new Map<string, number[]>()
+  private readonly chunkPostings = new Map<string, { docs: number[]; tfs: number[] }>()
   private readonly ints: Record<'paperLengths' | 'chunkPaper' | 'chunkIndex' | 'chunkLengths' | 'paperOffsets' | 'chunkOffsets' | 'paperChunkStart' | 'titleHashes', number[]> = {
     titleHashes: [],
     paperLengths: [],
@@ -188,7 +184,14 @@ export class SegmentBuilder {
       b.postings.set(term, { docs: Array.from(a.postingDoc.subarray(from, to)), tfs: Array.from(a.postingTf.subarray(from, to)) })
     }
     for (const [term, t] of meta.chunkTerms) {
-      b.chunkPostings.set(term, Array.from(a.chunkPostingDoc.subarray(a.chunkPostingStart[t] ?? 0, a.chunkPostingStart[t + 1] ?? 0)))
+      const from = a.chunkPostingStart[t] ?? 0
+      const to = a.chunkPostingStart[t + 1] ?? 0
+      b.chunkPostings.set(term, { docs: Array.from(a.chunkPostingDoc.subarray(from, to)), tfs: a.chunkPostingTf ? Array.from(a.chunkPostingTf.subarray(from, to)) : [] })
+    }
+    if (!a.chunkPostingTf) {
+      // A segment written before chunk term counts were stored: counted once from its texts (at most EXTEND_BELOW chunks).
+      const counts = Array.from({ length: meta.chunks }, (_, c) => chunkTerms((JSON.parse(lineOf(chunks, a.chunkOffsets, c)) as { text: string }).text).tf)
+      for (const [term, list] of b.chunkPostings) list.tfs = list.docs.map((c) => counts[c]?.get(term) ?? 0)
     }
     if (a.titleHashes) b.ints.titleHashes.push(...a.titleHashes)
     else for (let row = 0; row < meta.papers; row++) b.ints.titleHashes.push(titleHash((JSON.parse(lineOf(papers, a.paperOffsets, row)) as { title: string }).title))
@@ -255,12 +258,13 @@ export class SegmentBuilder {
       this.ints.chunkOffsets.push((this.ints.chunkOffsets.at(-1) ?? 0) + cline.length)
       this.ints.chunkPaper.push(r)
       this.ints.chunkIndex.push(chunk.index)
-      const terms = tokenize(chunk.text)
-      this.ints.chunkLengths.push(terms.length)
-      for (const term of new Set(terms)) {
+      const { tf: counts, length: chunkLength } = chunkTerms(chunk.text)
+      this.ints.chunkLengths.push(chunkLength)
+      for (const [term, count] of counts) {
         let list = this.chunkPostings.get(term)
-        if (!list) this.chunkPostings.set(term, (list = []))
-        list.push(label)
+        if (!list) this.chunkPostings.set(term, (list = { docs: [], tfs: [] }))
+        list.docs.push(label)
+        list.tfs.push(count)
       }
       this.hashes.push(Buffer.from(chunk.hash, 'hex'))
     }
@@ -304,8 +308,13 @@ export class SegmentBuilder {
     }
     const chunkPostingStart = [0]
     const chunkPostingDoc: number[] = []
+    const chunkPostingTf: number[] = []
     for (const term of chunkTerms) {
-      for (const c of this.chunkPostings.get(term)!) chunkPostingDoc.push(c)
+      const list = this.chunkPostings.get(term)!
+      for (let i = 0; i < list.docs.length; i++) {
+        chunkPostingDoc.push(list.docs[i]!)
+        chunkPostingTf.push(list.tfs[i]!)
+      }
       chunkPostingStart.push(chunkPostingDoc.length)
     }
     const arrays: Record<ArrayName, number[]> = {
@@ -322,6 +331,7 @@ export class SegmentBuilder {
       chunkIndex: this.ints.chunkIndex,
       chunkLengths: this.ints.chunkLengths,
       titleHashes: this.ints.titleHashes,
+      chunkPostingTf,
     }
     const header: MetaHeader = {
       format: 'askpapers-segment-1',
@@ -382,7 +392,8 @@ export function decodeMeta(data: Buffer): SegmentMeta {
     arrays.chunkOffsets.length !== header.chunks + 1 ||
     arrays.postingStart.length !== header.terms.length + 1 ||
     arrays.chunkPostingStart.length !== header.chunkTerms.length + 1 ||
-    (arrays.titleHashes !== undefined && arrays.titleHashes.length !== header.papers)
+    (arrays.titleHashes !== undefined && arrays.titleHashes.length !== header.papers) ||
+    (arrays.chunkPostingTf !== undefined && arrays.chunkPostingTf.length !== arrays.chunkPostingDoc.length)
   ) {
     throw new Error('has inconsistent counts')
   }
