@@ -417,6 +417,10 @@ export class LineReader {
   }
 
   read(from: number, to: number): string {
+    return this.bytes(from, to).toString('utf8')
+  }
+
+  bytes(from: number, to: number): Buffer {
     if (this.fd === undefined) this.fd = openSync(this.path, 'r')
     const buf = Buffer.alloc(to - from)
     let done = 0
@@ -425,7 +429,7 @@ export class LineReader {
       if (n === 0) throw new Error(`${this.path} ends before byte ${to}`)
       done += n
     }
-    return buf.toString('utf8')
+    return buf
   }
 
   close(): void {
