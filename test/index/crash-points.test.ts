@@ -304,8 +304,8 @@ describe('an ingest killed with kill -9', () => {
           `(writers ${(childMs / 1000).toFixed(1)} s, checks ${(checkMs / 1000).toFixed(1)} s); ${generations.length} generation directories left`,
         ...runs.map((r, i) => {
           const { again, lost } = r as RunLog & { again: number; lost: number }
-          const where = r.kill ? (r.kill.kind === 'step' ? `step #${r.kill.at} (${r.killedAt})` : `embedding request #${r.kill.at}`) : 'to the end'
-          return `  run ${String(i + 1).padStart(2)}: killed at ${where.padEnd(28)} committed ${r.committedBefore} → ${r.committedAfter} papers; embedded ${r.embedded.length}, again ${again}, lost ${lost}`
+          const where = r.kill ? (r.kill.kind === 'step' ? `killed at step #${r.kill.at} (${r.killedAt})` : `killed at embedding request #${r.kill.at}`) : 'ran to the end'
+          return `  run ${String(i + 1).padStart(2)}: ${where.padEnd(38)} committed ${r.committedBefore} → ${r.committedAfter} papers; embedded ${r.embedded.length}, again ${again}, lost ${lost}`
         }),
       ].join('\n'),
     )
