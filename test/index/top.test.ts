@@ -1,16 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { topAcross } from '../../src/index/store/_top.js'
-
-/** A seeded PRNG, so every case is the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = Math.imul(a ^ (a >>> 15), a | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+import { seededRandom as random } from '../helpers/synthetic-papers.js'
 
 type Hit = { id: string; similarity: number }
 
