@@ -143,6 +143,24 @@ describe('postgres store: schema', () => {
 })
 
 describe('postgres store: embedder and keyword ranking', () => {
+  it('findPapers finds papers by id or by normalised title without reading the others; vectorsByHash looks only among the given papers', async () => {
+    const store = await openStore()
+    const session = await store.lock({ wait: false })
+    try {
+      await session.commit(contractBatch())
+      const found = await store.findPapers({ ids: ['p-lora', 'p-unknown'], titles: ['flashattention — FAST and memory efficient, exact attention!'] })
+      expect(found.map((p) => p.id)).toEqual(['p-flash', 'p-lora'])
+      expect(await store.findPapers({ ids: [], titles: ['No Such Paper'] })).toEqual([])
+      const lora = contractBatch().upsert.find((u) => u.paper.id === 'p-lora')!
+      const hash = lora.chunks[0]!.chunk.hash
+      expect([...(await session.vectorsByHash([hash], ['p-lora'])).keys()]).toEqual([hash])
+      expect((await session.vectorsByHash([hash], ['p-flash'])).size).toBe(0)
+      expect((await session.vectorsByHash([hash], [])).size).toBe(0)
+    } finally {
+      await session.release()
+    }
+  })
+
   it('keywordPapers gives the exact BM25 top k when it skips common words\' posting lists, and falls back to them when it cannot prove it', async () => {
     const { papers } = await loadPapers([defaultSeedDir()])
     const stored = papers.map((p) => storedPaper(p))

@@ -1,4 +1,5 @@
 import type pg from 'pg'
+import { normaliseTitle } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import { paperFields, termFrequencies } from './_terms.js'
 
@@ -17,6 +18,7 @@ import { paperFields, termFrequencies } from './_terms.js'
  *   papers.search  (2) tsvector, title weighted A over abstract B, GIN-indexed
  *   paper_df       (3) per term, the papers containing it
  *   chunk_df       (3) per term, the chunks containing it
+ *   papers.title_key (3) the normalised title, indexed (an ingest's diff finds papers by it)
  */
 
 export interface Migration {
@@ -124,7 +126,14 @@ export const MIGRATIONS: readonly Migration[] = [
         DROP TABLE ${s}.chunk_terms;
         ALTER TABLE ${s}.paper_terms ADD COLUMN dl integer NOT NULL DEFAULT 0;
         UPDATE ${s}.paper_terms t SET dl = p.kw_length FROM ${s}.papers p WHERE p.id = t.paper_id;
+        ALTER TABLE ${s}.papers ADD COLUMN title_key text;
+        CREATE INDEX papers_title_key ON ${s}.papers (title_key);
       `)
+      // An ingest's diff looks papers up by normalised title (the corpus's own `normaliseTitle`, in JS).
+      const titles = await client.query<{ id: string; title: string }>(`SELECT id, record->>'title' AS title FROM ${s}.papers`)
+      if (titles.rows.length > 0) {
+        await client.query(`UPDATE ${s}.papers p SET title_key = u.k FROM unnest($1::text[], $2::text[]) AS u(id, k) WHERE p.id = u.id`, [titles.rows.map((r) => r.id), titles.rows.map((r) => normaliseTitle(r.title ?? ''))])
+      }
     },
   },
 ]

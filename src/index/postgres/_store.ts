@@ -1,7 +1,7 @@
 import { PGVectorStore } from '@langchain/community/vectorstores/pgvector'
 import type { EmbeddingsInterface } from '@langchain/core/embeddings'
 import pg from 'pg'
-import { matchesFilter, paperYear, sourceFile } from '../../corpus/index.js'
+import { matchesFilter, normaliseTitle, paperYear, sourceFile } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import type { ChunkOptions } from '../chunk.js'
 import type { EmbedderInfo } from '../embedders/index.js'
@@ -175,6 +175,22 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     })
   }
 
+  /** The papers with one of these ids or normalised titles, in id order: what an ingest's diff needs, without reading every record. */
+  async findPapers({ ids, titles }: { ids: readonly string[]; titles: readonly string[] }): Promise<StoredPaper[]> {
+    if (this.current.papers === 0) return []
+    const keys = [...new Set(titles.map(normaliseTitle))]
+    const wanted = [...new Set(ids)]
+    const found = new Map<string, StoredPaper>()
+    for (let i = 0; i < Math.max(wanted.length, keys.length); i += READ_SLICE) {
+      const rows = await this.query<{ id: string; record: StoredPaper }>(`SELECT id, record FROM ${this.t('papers')} WHERE id = ANY($1) OR title_key = ANY($2)`, [
+        wanted.slice(i, i + READ_SLICE),
+        keys.slice(i, i + READ_SLICE),
+      ])
+      for (const r of rows) found.set(r.id, r.record)
+    }
+    return [...found.values()].sort((a, b) => compare(a.id, b.id))
+  }
+
   async paperIds(filter?: PaperFilter): Promise<string[]> {
     const where = await this.filterSql(filter, 1)
     if (!where) return []
@@ -345,14 +361,16 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         this.current = this.toInfo(await this.run(() => readCorpus(lease.client, this.schema)))
         return this
       },
-      vectorsByHash: async (hashes) => {
+      vectorsByHash: async (hashes, among) => {
         const out = new Map<string, number[]>()
-        if (hashes.length === 0 || this.current.chunks === 0) return out
+        if (hashes.length === 0 || this.current.chunks === 0 || among?.length === 0) return out
+        const within = among ? ` AND paper_id = ANY($2)` : ''
+        const papers = among ? [[...new Set(among)]] : []
         // In slices: the hashes of a 100 k-paper ingest are 40 MB of parameters, too much for one statement through PGlite.
         const all = [...hashes]
         for (let i = 0; i < all.length; i += READ_SLICE) {
           const rows = await this.run(() =>
-            lease.client.query<{ hash: string; embedding: string }>(`SELECT DISTINCT ON (hash) hash, embedding::text AS embedding FROM ${this.t('chunks')} WHERE hash = ANY($1)`, [all.slice(i, i + READ_SLICE)]),
+            lease.client.query<{ hash: string; embedding: string }>(`SELECT DISTINCT ON (hash) hash, embedding::text AS embedding FROM ${this.t('chunks')} WHERE hash = ANY($1)${within}`, [all.slice(i, i + READ_SLICE), ...papers]),
           )
           for (const r of rows.rows) out.set(r.hash, JSON.parse(r.embedding) as number[])
         }
@@ -412,13 +430,14 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       for (let i = 0; i < papers.length; i += PAPERS_PER_STATEMENT) {
         const slice = papers.slice(i, i + PAPERS_PER_STATEMENT)
         await client.query(
-          `INSERT INTO ${this.t('papers')} (id, record, content_hash, year, source_files, kw_length)
-           SELECT r->>'id', r, r->>'contentHash', y, ARRAY(SELECT jsonb_array_elements_text(f)), l FROM unnest($1::jsonb[], $2::integer[], $3::jsonb[], $4::integer[]) AS u(r, y, f, l)`,
+          `INSERT INTO ${this.t('papers')} (id, record, content_hash, year, source_files, kw_length, title_key)
+           SELECT r->>'id', r, r->>'contentHash', y, ARRAY(SELECT jsonb_array_elements_text(f)), l, k FROM unnest($1::jsonb[], $2::integer[], $3::jsonb[], $4::integer[], $5::text[]) AS u(r, y, f, l, k)`,
           [
             slice.map((p) => JSON.stringify(p)),
             slice.map((p) => paperYear(p) ?? null),
             slice.map((p) => JSON.stringify(unique(p.sources.map(sourceFile)))),
             slice.map((p) => paperTerms.lengths.get(p.id) ?? 0),
+            slice.map((p) => normaliseTitle(p.title)),
           ],
         )
       }

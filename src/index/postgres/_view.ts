@@ -63,6 +63,9 @@ export class PostgresView implements CorpusReader {
   termStats(terms: readonly string[]): Promise<TermStats> {
     return this.store.termStats(terms)
   }
+  findPapers(wanted: { ids: readonly string[]; titles: readonly string[] }): Promise<StoredPaper[]> {
+    return this.store.findPapers(wanted)
+  }
   readNote<T>(name: string): Promise<T | undefined> {
     return this.store.readNote<T>(name)
   }
