@@ -70,6 +70,8 @@ for (const papers of wanted) {
     console.log(`  PGlite restart ${Math.round(restartMs)} ms; cold open ${search.openMs} ms, warm search p50 ${search.search.p50} ms p95 ${search.search.p95} ms, RSS ${search.rssMB} MB (PGlite ${afterSearch.rssMB} MB)`)
     const add = await step('add', server.url, papers, server.pid)
     console.log(`  add 100 papers: ${add.addMs} ms (open before it ${add.openMs} ms)`)
+    // Re-read: another run of this bench may have written other sizes meanwhile.
+    if (existsSync(out)) results.runs = JSON.parse(readFileSync(out, 'utf8')).runs ?? {}
     results.runs[papers] = {
       papers,
       build,
