@@ -266,6 +266,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     const score = `sum(w.idf * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * t.dl / $3::float8)))`
     const order = `GROUP BY t.paper_id ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`
     const words = `unnest($1::text[], ${idfParam(where)}::float8[]) AS w(term, idf)`
+    // One term row by key per (paper, term); OFFSET 0 keeps the planner from turning the probes into a scan of every posting (measured: a hash join over 1.3 M rows, 1.9 s at 10 k papers).
+    const probe = `SELECT r.paper_id, r.tf, r.dl FROM ${this.t('paper_terms')} r WHERE r.term = w.term AND r.paper_id = c.paper_id OFFSET 0`
     // Exact top-k without reading a common word's whole posting list (MaxScore, Turtle & Flood 1995):
     // score the papers holding one of the rarer terms (every term counted), then check that no other
     // paper could reach the k-th score with the common terms alone (each adds < idf × (k1 + 1)).
@@ -278,7 +280,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       // A few given papers (the hits outside the keyword leg's top): their term rows by key, nothing scanned.
       const rows = await this.query<{ id: string; score: number }>(
         `SELECT t.paper_id AS id, ${score} AS score
-         FROM unnest(${essentialParam(where)}::text[]) AS c(paper_id) CROSS JOIN ${words} JOIN ${this.t('paper_terms')} t ON t.term = w.term AND t.paper_id = c.paper_id ${join}
+         FROM unnest(${essentialParam(where)}::text[]) AS c(paper_id) CROSS JOIN ${words} CROSS JOIN LATERAL (${probe}) t ${join}
          WHERE ${where.sql} ${order}`,
         [...params, [...new Set(filter.ids)]],
       )
@@ -288,7 +290,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       const rows = await this.query<{ id: string; score: number }>(
         `WITH cand AS (SELECT DISTINCT paper_id FROM ${this.t('paper_terms')} WHERE term = ANY(${essentialParam(where)}::text[]))
          SELECT t.paper_id AS id, ${score} AS score
-         FROM cand c CROSS JOIN ${words} JOIN ${this.t('paper_terms')} t ON t.term = w.term AND t.paper_id = c.paper_id ${join}
+         FROM cand c CROSS JOIN ${words} CROSS JOIN LATERAL (${probe}) t ${join}
          WHERE ${where.sql} ${order}`,
         [...params, terms.slice(0, essential)],
       )
