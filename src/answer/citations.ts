@@ -1,3 +1,4 @@
+import { bm25Idf, weightedCoverage } from '../retrieve/keyword.js'
 import { termSet } from '../retrieve/tokenize.js'
 import { CANONICAL_SOURCE, CLAUSE_END, createMarkerScanner, MAX_MARKER_LENGTH, type Marker, type MarkerRun, type Scanned } from './_markers.js'
 import { splitSentences } from './sentences.js'
@@ -184,17 +185,9 @@ export function rewriteCitations(text: string, k: number, options: MarkerOptions
  * much as its rarest term; without `idf` every term weighs the same.
  */
 export function supportScore(claim: string, evidence: string, idf?: Map<string, number>): number {
-  const claimTerms = termSet(stripMarkers(claim))
-  const evidenceTerms = termSet(evidence)
   let unknown: number | undefined
-  let total = 0
-  let found = 0
-  for (const term of claimTerms) {
-    const weight = idf === undefined ? 1 : (idf.get(term) ?? (unknown ??= rarestWeight(idf)))
-    total += weight
-    if (evidenceTerms.has(term)) found += weight
-  }
-  return total > 0 ? found / total : 0
+  const weights = new Map([...termSet(stripMarkers(claim))].map((term) => [term, idf === undefined ? 1 : (idf.get(term) ?? (unknown ??= rarestWeight(idf)))]))
+  return weightedCoverage(weights, termSet(evidence))
 }
 
 /** Inverse document frequency of every term of the documents, BM25-style so it stays positive. */
@@ -203,8 +196,7 @@ export function idfWeights(documents: readonly string[]): Map<string, number> {
   for (const document of documents) {
     for (const term of termSet(document)) df.set(term, (df.get(term) ?? 0) + 1)
   }
-  const n = documents.length
-  return new Map([...df].map(([term, count]) => [term, Math.log(1 + (n - count + 0.5) / (count + 0.5))]))
+  return new Map([...df].map(([term, count]) => [term, bm25Idf(count, documents.length)]))
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { StoredChunk, TermStats } from '../index/store.js'
 import type { SearchHit } from '../retrieve/hybrid.js'
+import { weightedCoverage } from '../retrieve/keyword.js'
 import { termSet, tokenize } from '../retrieve/tokenize.js'
 import { answersFocus, isName, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
 import { splitSentences } from './sentences.js'
@@ -273,16 +274,6 @@ function rhetoric(sentence: string, position: number): number {
 
 function termWeights(question: string, stats: TermStats): Map<string, number> {
   return new Map([...termSet(question)].map((t) => [t, stats.idf(t)]))
-}
-
-function weightedCoverage(weights: Map<string, number>, terms: Set<string>): number {
-  let total = 0
-  let found = 0
-  for (const [term, w] of weights) {
-    total += w
-    if (terms.has(term)) found += w
-  }
-  return total > 0 ? found / total : 0
 }
 
 function jaccard(a: Set<string>, b: Set<string>): number {

@@ -1,5 +1,6 @@
 import { stripVTControlCharacters } from 'node:util'
 import { defineCommand, renderUsage, runCommand } from 'citty'
+import { VERSION } from '../config.js'
 import { isAppError, type ErrorCode } from '../errors.js'
 import { checkOptions, resolveCommand, suggest } from './_args.js'
 import { sanitize, useColor } from './_terminal.js'
@@ -15,7 +16,7 @@ import { search } from './search.js'
 import { serve } from './serve.js'
 
 const main = defineCommand({
-  meta: { name: 'askpapers', version: '0.1.0', description: 'Cited answers from research-paper abstracts' },
+  meta: { name: 'askpapers', version: VERSION, description: 'Cited answers from research-paper abstracts' },
   subCommands: { ingest, papers, repair, search, ask, chat, eval: evaluate, serve, mcp, migrate },
 })
 
@@ -43,7 +44,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return
     }
     if (argv[0] === '--version' || argv[0] === '-v') {
-      process.stdout.write('0.1.0\n')
+      process.stdout.write(`${VERSION}\n`)
       return
     }
     const sub = argv[0] ?? ''

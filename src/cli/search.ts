@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
-import type { SearchHit, SearchMode } from '../retrieve/hybrid.js'
+import { toSearchJson, type SearchJson, type SearchMode } from '../retrieve/hybrid.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
 import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
 import { forTerminal } from './_terminal.js'
@@ -28,7 +28,7 @@ export const search = defineCommand({
       await ensureIndexed(engine)
       checkFilter(engine, filter)
       const retriever = await engine.retriever()
-      const one = async (question: string) => toJson(question, (await retriever.search(question, { k, mode, filter })).hits)
+      const one = async (question: string) => toSearchJson(question, (await retriever.search(question, { k, mode, filter })).hits)
       if (!args.stdin) {
         const result = await one(checkQuestion(args.question))
         if (args.json) printJson(result)
@@ -67,18 +67,6 @@ export async function ensureIndexed(engine: Engine): Promise<void> {
 function parseMode(mode: string | undefined): SearchMode {
   if (mode === undefined || mode === 'hybrid' || mode === 'keyword' || mode === 'dense') return mode ?? 'hybrid'
   throw new AppError('BAD_INPUT', `Unknown --mode "${mode}": use hybrid, keyword or dense.`, { field: 'mode' })
-}
-
-interface SearchJson {
-  query: string
-  results: { id: string; title: string; score: number; passages: string[]; url?: string }[]
-}
-
-function toJson(query: string, hits: SearchHit[]): SearchJson {
-  return {
-    query,
-    results: hits.map((h) => ({ id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) })),
-  }
 }
 
 function printHuman(result: SearchJson): void {

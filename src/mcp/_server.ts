@@ -1,12 +1,13 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { ErrorCode, ListResourcesRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js'
+import { untilAborted } from '../abort.js'
 import { toAnswerJson, type Answerer } from '../answer/answer.js'
-import { checkSearchableQuestion } from '../config.js'
+import { checkSearchableQuestion, VERSION } from '../config.js'
 import { AppError, isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/store.js'
 import { buildFilter } from '../retrieve/filter.js'
-import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { formatAnswer, formatPaper, formatResults, paperJson, type SearchJson } from './_format.js'
+import { toSearchJson, type Retriever, type SearchHit } from '../retrieve/hybrid.js'
+import { formatAnswer, formatPaper, formatResults, paperJson } from './_format.js'
 import { AskInput, AskOutput, PaperInput, PaperOutput, SearchInput, SearchOutput } from './_schemas.js'
 
 /** What the tools run on: the engine's retriever, answerer and papers (as the HTTP API holds them). */
@@ -40,7 +41,7 @@ const READ_ONLY = { readOnlyHint: true, idempotentHint: true, openWorldHint: fal
 
 /** The one MCP server over the engine, for both stdio (`askpapers mcp`) and Streamable HTTP (`/mcp`). */
 export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100 }: McpServerOptions): McpServer {
-  const server = new McpServer({ name: 'askpapers', version: '0.1.0' }, { instructions: INSTRUCTIONS })
+  const server = new McpServer({ name: 'askpapers', version: VERSION }, { instructions: INSTRUCTIONS })
   const engine = Promise.resolve(deps)
   // A failed load (an index built by another embedder…) is reported by every call, not as an unhandled rejection.
   engine.catch(() => {})
@@ -60,7 +61,7 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
         const filter = buildFilter({ year, sources, ids }, { year: 'year' })
         const { retriever } = await engine
         const { hits } = await untilAborted(retriever.search(text, { k, mode, filter }), aborted)
-        const json: SearchJson = { query: text, results: hits.map(searchResult) }
+        const json = toSearchJson(text, hits)
         return { content: [{ type: 'text', text: formatResults(json) }], structuredContent: { ...json } }
       }),
   )
@@ -187,10 +188,6 @@ function paperRecord(papers: ReadonlyMap<string, StoredPaper>, id: string): Retu
 
 const notFound = (id: string): string => `No paper with id "${id}" in the index.`
 
-function searchResult(h: SearchHit): SearchJson['results'][number] {
-  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
-}
-
 function parseCursor(cursor: string | undefined, size: number): number {
   if (cursor === undefined) return 0
   const offset = Number(Buffer.from(cursor, 'base64url').toString())
@@ -202,19 +199,6 @@ function parseCursor(cursor: string | undefined, size: number): number {
 function abortMessage(reason: unknown): string {
   if (reason instanceof Error && reason.name !== 'AbortError') return reason.message
   return typeof reason === 'string' && reason ? `Cancelled: ${reason}` : 'The request was cancelled.'
-}
-
-/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason as Error)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
 }
 
 const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`)

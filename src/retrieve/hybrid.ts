@@ -45,6 +45,29 @@ export interface SearchHit {
   paper: StoredPaper
 }
 
+/** One hit as `search --json`, `GET /v1/search` and the MCP `search` tool give it: field names are public API. */
+export interface SearchResultJson {
+  id: string
+  title: string
+  score: number
+  passages: string[]
+  url?: string
+}
+
+/** The JSON contract of a search, shared by the CLI, the HTTP API and MCP. */
+export interface SearchJson {
+  query: string
+  results: SearchResultJson[]
+}
+
+export function toSearchResultJson(h: SearchHit): SearchResultJson {
+  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
+}
+
+export function toSearchJson(query: string, hits: readonly SearchHit[]): SearchJson {
+  return { query, results: hits.map(toSearchResultJson) }
+}
+
 export interface SearchOutcome {
   hits: SearchHit[]
   timings: { embedMs: number; searchMs: number }

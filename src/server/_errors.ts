@@ -105,3 +105,12 @@ export function validationError(error: ZodError, target: string): ApiError {
   }
   return new ApiError(400, 'BAD_INPUT', issue?.message ?? 'Invalid request.', { field })
 }
+
+/** The client went away before the reply was complete (499, as nginx logs it). */
+export const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
+
+/** The reason a request's signal aborted, when it did: the 504 of the deadline, or the client gone. */
+export function timedOut(signal: AbortSignal): ApiError | undefined {
+  if (!signal.aborted) return undefined
+  return signal.reason instanceof ApiError ? signal.reason : cancelled()
+}

@@ -4,6 +4,7 @@ import type { Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ZodError } from 'zod'
+import { untilAborted } from '../abort.js'
 import { isAbstention, toAnswerJson, type Answerer } from '../answer/answer.js'
 import type { Reference } from '../answer/citations.js'
 import type { Prompts } from '../answer/prompts.js'
@@ -15,7 +16,7 @@ import { isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/store.js'
 import type { AppEnv } from './app.js'
 import { requestPath } from './_guards.js'
-import { ApiError, toApiError } from './_errors.js'
+import { ApiError, cancelled, timedOut, toApiError } from './_errors.js'
 import {
   ChatCompletion,
   ChatCompletionChunk,
@@ -331,23 +332,7 @@ const hook = (result: { success: true } | { success: false; error: ZodError }): 
 
 /** What a failed answer becomes: the deadline's 504 or the client gone, else the error's own mapping. */
 function failed(error: unknown, signal: AbortSignal): ApiError {
-  if (!signal.aborted) return toApiError(error)
-  return signal.reason instanceof ApiError ? signal.reason : cancelled()
-}
-
-const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
-
-/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason as Error)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
+  return timedOut(signal) ?? toApiError(error)
 }
 
 const describe = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error))

@@ -6,17 +6,18 @@ import { cors } from 'hono/cors'
 import { requestId, type RequestIdVariables } from 'hono/request-id'
 import { streamSSE } from 'hono/streaming'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { untilAborted } from '../abort.js'
 import { toAnswerJson, type Answerer, type AnswerResult } from '../answer/answer.js'
 import type { Prompts } from '../answer/prompts.js'
 import type { ChatProvider } from '../answer/providers.js'
 import { ChatSession, type ChatTurnResult } from '../chat/index.js'
-import { MAX_K } from '../config.js'
+import { MAX_K, VERSION } from '../config.js'
 import { exportCitations } from '../corpus/index.js'
 import type { StoredPaper } from '../index/store.js'
 import { mcpHttpHandler, paperJson } from '../mcp/index.js'
 import { filterPapers, type PaperFilter } from '../retrieve/filter.js'
-import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { ApiError, toApiError, validationError } from './_errors.js'
+import { toSearchJson, toSearchResultJson, type Retriever, type SearchHit } from '../retrieve/hybrid.js'
+import { ApiError, cancelled, timedOut, toApiError, validationError } from './_errors.js'
 import { hostGuard, methodNotAllowed, requestPath } from './_guards.js'
 import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
 import { exampleQuestions, type ExampleQuestion } from './_examples.js'
@@ -223,7 +224,7 @@ export function createApp({
     const { hits } = await untilAborted(retriever.search(q, { k, ...(filter ? { filter } : {}) }), c.get('signal')).catch((error: unknown) => {
       throw timedOut(c.get('signal')) ?? error
     })
-    return c.json({ query: q, results: hits.map(searchResult) }, 200)
+    return c.json(toSearchJson(q, hits), 200)
   })
 
   app.openapi(routes.paper, (c) => {
@@ -472,7 +473,7 @@ function openApiDocument(app: OpenAPIHono<AppEnv>): Record<string, unknown> {
     openapi: '3.0.3',
     info: {
       title: 'askpapers',
-      version: '0.1.0',
+      version: VERSION,
       description: 'Cited answers from research-paper abstracts. Every error is {"error": {"code", "message", "field"?}}.',
     },
   }) as unknown as Record<string, unknown>
@@ -482,10 +483,6 @@ function answerBody(r: AnswerResult): z.infer<typeof AnswerResponse> {
   return toAnswerJson(r)
 }
 
-function searchResult(h: SearchHit): z.infer<typeof SearchResponse>['results'][number] {
-  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
-}
-
 function wantsStream(c: Context, stream: boolean | undefined): boolean {
   return stream ?? (c.req.header('accept') ?? '').includes('text/event-stream')
 }
@@ -493,28 +490,7 @@ function wantsStream(c: Context, stream: boolean | undefined): boolean {
 /** What a failed answer becomes; past retrieval, a server-side failure carries the papers found. */
 function failed(error: unknown, signal: AbortSignal, hits: SearchHit[] | undefined): ApiError {
   const failure = timedOut(signal) ?? toApiError(error)
-  return hits && failure.status >= 500 ? toApiError(failure, { results: hits.map(searchResult) }) : failure
-}
-
-/** The reason a request's signal aborted, when it did: the 504 of the deadline, or the client gone. */
-function timedOut(signal: AbortSignal): ApiError | undefined {
-  if (!signal.aborted) return undefined
-  return signal.reason instanceof ApiError ? signal.reason : cancelled()
-}
-
-const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
-
-/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason as Error)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
+  return hits && failure.status >= 500 ? toApiError(failure, { results: hits.map(toSearchResultJson) }) : failure
 }
 
 /**
