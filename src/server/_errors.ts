@@ -114,3 +114,13 @@ export function timedOut(signal: AbortSignal): ApiError | undefined {
   if (!signal.aborted) return undefined
   return signal.reason instanceof ApiError ? signal.reason : cancelled()
 }
+
+/**
+ * What the log says of a failure the caller sees only as INTERNAL: the stack, under the request id
+ * and route; nothing for the failures the caller was told about.
+ */
+export function logUnexpected(log: (line: string) => void, failure: ApiError, request: { id: string | undefined; method: string; path: string }): void {
+  if (failure.code !== 'INTERNAL') return
+  const cause = failure.cause
+  log(`error ${request.id ?? '-'} ${request.method} ${request.path}: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`)
+}

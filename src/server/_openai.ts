@@ -16,7 +16,7 @@ import { isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/store.js'
 import type { AppEnv } from './app.js'
 import { requestPath } from './_guards.js'
-import { ApiError, cancelled, timedOut, toApiError } from './_errors.js'
+import { ApiError, cancelled, logUnexpected, timedOut, toApiError } from './_errors.js'
 import {
   ChatCompletion,
   ChatCompletionChunk,
@@ -181,7 +181,7 @@ function streamCompletion(c: Context<AppEnv>, reply: Reply, includeUsage: boolea
       send('[DONE]')
     } catch (error) {
       const failure = failed(error, signal)
-      if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${requestPath(c)}: ${describe(failure.cause)}`)
+      logUnexpected(log, failure, { id: c.get('requestId'), method: c.req.method, path: requestPath(c) })
       send(openAIErrorBody(failure))
     } finally {
       await writing
@@ -334,8 +334,6 @@ const hook = (result: { success: true } | { success: false; error: ZodError }): 
 function failed(error: unknown, signal: AbortSignal): ApiError {
   return timedOut(signal) ?? toApiError(error)
 }
-
-const describe = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error))
 
 const security = [{ bearerAuth: [] }]
 const errors = (...statuses: ContentfulStatusCode[]) =>

@@ -17,7 +17,7 @@ import type { StoredPaper } from '../index/store.js'
 import { mcpHttpHandler, paperJson } from '../mcp/index.js'
 import { filterPapers, type PaperFilter } from '../retrieve/filter.js'
 import { toSearchJson, toSearchResultJson, type Retriever, type SearchHit } from '../retrieve/hybrid.js'
-import { ApiError, cancelled, timedOut, toApiError, validationError } from './_errors.js'
+import { ApiError, cancelled, logUnexpected as logFailure, timedOut, toApiError, validationError } from './_errors.js'
 import { hostGuard, methodNotAllowed, requestPath } from './_guards.js'
 import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
 import { exampleQuestions, type ExampleQuestion } from './_examples.js'
@@ -315,7 +315,7 @@ export function createApp({
 
   /** The caller sees only INTERNAL; the log gets the stack, under the request id. */
   function logUnexpected(c: Context<AppEnv>, failure: ApiError): void {
-    if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${requestPath(c)}: ${describe(failure.cause)}`)
+    logFailure(log, failure, { id: c.get('requestId'), method: c.req.method, path: requestPath(c) })
   }
 
   /**
@@ -544,10 +544,6 @@ const before = (text: string, sep: string): string => (text.includes(sep) ? text
 const after = (text: string, sep: string): string => (text.includes(sep) ? text.slice(text.indexOf(sep) + sep.length) : text)
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
-
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error)
-}
 
 const formatBytes = (n: number): string => (n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`)
 const formatSeconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`
