@@ -3,9 +3,9 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { AppError } from './errors.js'
-import { DEFAULT_CHUNKING } from './index/chunk.js'
+import { DEFAULT_CHUNKING } from './index/index.js'
 import { parseStoreUrl, type StoreTarget } from './index/postgres/index.js'
-import { tokenize } from './retrieve/tokenize.js'
+import { tokenize } from './retrieve/index.js'
 
 const DEFAULT_PROMPTS_DIR = fileURLToPath(new URL('../prompts', import.meta.url))
 

@@ -1,16 +1,11 @@
 import { defaultSeedDir, formatProblem, loadPapers, type MergeConflict, type ParseProblem } from './corpus/index.js'
 import type { Config } from './config.js'
 import { AppError } from './errors.js'
-import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
+import { DEFAULT_CHUNKING, ingestPapers, PaperIndex, type ChunkOptions, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/index.js'
 import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
-import { ingestPapers, PaperIndex, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/store.js'
 import { PostgresStore, PostgresView } from './index/postgres/index.js'
-import { Answerer } from './answer/answer.js'
-import { everydaySimilarity, loadEverydayQuestions } from './answer/everyday.js'
-import { loadPrompts, type Prompts } from './answer/prompts.js'
-import { createChatProvider, type ChatProvider } from './answer/providers.js'
-import { calibrateFusion, type FusionCalibration } from './retrieve/calibrate.js'
-import { DEFAULT_FUSION, Retriever, type FusionOptions } from './retrieve/hybrid.js'
+import { Answerer, everydaySimilarity, loadEverydayQuestions, loadPrompts, createChatProvider, type Prompts, type ChatProvider } from './answer/index.js'
+import { calibrateFusion, DEFAULT_FUSION, Retriever, type FusionCalibration, type FusionOptions } from './retrieve/index.js'
 
 export interface IngestSummary extends IngestCounts, IngestDetails {
   /** Papers in the index after the ingest. */

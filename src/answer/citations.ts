@@ -1,5 +1,4 @@
-import { bm25Idf, weightedCoverage } from '../retrieve/keyword.js'
-import { termSet } from '../retrieve/tokenize.js'
+import { bm25Idf, weightedCoverage, termSet } from '../retrieve/index.js'
 import { CANONICAL_SOURCE, CLAUSE_END, createMarkerScanner, MAX_MARKER_LENGTH, type Marker, type MarkerRun, type Scanned } from './_markers.js'
 import { splitSentences } from './sentences.js'
 

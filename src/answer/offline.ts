@@ -1,7 +1,5 @@
-import type { StoredChunk, TermStats } from '../index/store.js'
-import type { SearchHit } from '../retrieve/hybrid.js'
-import { weightedCoverage } from '../retrieve/keyword.js'
-import { termSet, tokenize } from '../retrieve/tokenize.js'
+import type { StoredChunk, TermStats } from '../index/index.js'
+import { weightedCoverage, termSet, tokenize, type SearchHit } from '../retrieve/index.js'
 import { answersFocus, isName, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
 import { splitSentences } from './sentences.js'
 

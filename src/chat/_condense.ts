@@ -1,11 +1,8 @@
 import { stemmer } from 'stemmer'
-import type { Reference } from '../answer/citations.js'
-import { isName } from '../answer/focus.js'
-import { defuseFence, type Prompts } from '../answer/prompts.js'
-import { StreamInterruptedError, type ChatProvider } from '../answer/providers.js'
+import { isName, defuseFence, StreamInterruptedError, type Reference, type Prompts, type ChatProvider } from '../answer/index.js'
 import { MAX_QUESTION_CHARS } from '../config.js'
 import { isAppError } from '../errors.js'
-import { termSet } from '../retrieve/tokenize.js'
+import { termSet } from '../retrieve/index.js'
 import type { ChatTurn } from './_types.js'
 
 /** Names carried over as the subject, at most ("QLoRA and LoRA"). */

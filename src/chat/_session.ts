@@ -1,10 +1,7 @@
-import type { Answerer } from '../answer/answer.js'
-import type { Prompts } from '../answer/prompts.js'
-import type { ChatProvider, Sampling } from '../answer/providers.js'
+import type { Answerer, Prompts, ChatProvider, Sampling } from '../answer/index.js'
 import { checkQuestionText } from '../config.js'
 import { AppError } from '../errors.js'
-import type { SearchHit } from '../retrieve/hybrid.js'
-import type { PaperFilter } from '../retrieve/filter.js'
+import type { SearchHit, PaperFilter } from '../retrieve/index.js'
 import { condenseOffline, condenseWithModel, CondenseFailure } from './_condense.js'
 import type { ChatTurn, ChatTurnResult, CondensedBy, SessionData } from './_types.js'
 

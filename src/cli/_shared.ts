@@ -2,7 +2,7 @@ import { createInterface } from 'node:readline'
 import { checkSearchableQuestion, K_RANGE_MESSAGE, loadConfig, MAX_K, type Config } from '../config.js'
 import { Engine } from '../engine.js'
 import { AppError, isAppError } from '../errors.js'
-import type { IngestOptions, LockOptions } from '../index/store.js'
+import type { IngestOptions, LockOptions } from '../index/index.js'
 import { progress } from './_progress.js'
 import { sanitize } from './_terminal.js'
 

@@ -1,5 +1,5 @@
 import { defineCommand } from 'citty'
-import { toAnswerJson } from '../answer/answer.js'
+import { toAnswerJson } from '../answer/index.js'
 import { CITATION_FORMATS, exportCitations } from '../corpus/index.js'
 import { AppError } from '../errors.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'

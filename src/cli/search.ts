@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
-import { toSearchJson, type SearchJson, type SearchMode } from '../retrieve/hybrid.js'
+import { toSearchJson, type SearchJson, type SearchMode } from '../retrieve/index.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
 import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
 import { forTerminal } from './_terminal.js'

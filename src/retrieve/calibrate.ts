@@ -1,4 +1,4 @@
-import type { CorpusReader, StoredChunk, StoredPaper } from '../index/store.js'
+import type { CorpusReader, StoredChunk, StoredPaper } from '../index/index.js'
 import { paperDocument, scoreFields, termFrequencies } from './keyword.js'
 import { tokenize } from './tokenize.js'
 

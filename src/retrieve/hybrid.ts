@@ -1,4 +1,4 @@
-import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/store.js'
+import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/index.js'
 import { noMatch } from './filter.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
-import type { StoredPaper } from '../index/store.js'
-import type { Retriever } from '../retrieve/hybrid.js'
+import type { StoredPaper } from '../index/index.js'
+import type { Retriever } from '../retrieve/index.js'
 import type { AppDeps } from './app.js'
 
 export interface ListenOptions {
