@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline'
 import { checkSearchableQuestion, K_RANGE_MESSAGE, loadConfig, MAX_K, type Config } from '../config.js'
-import { Engine } from '../engine.js'
+import { createServices, type ServiceRoot } from '../services.js'
 import { AppError, isAppError } from '../errors.js'
 import type { IngestOptions, LockOptions } from '../index/index.js'
 import { progress } from './_progress.js'
@@ -29,10 +29,11 @@ export interface IndexFlags {
   model?: string | undefined
 }
 
-export async function openEngine(flags: IndexFlags): Promise<Engine> {
+/** The services over the corpus these flags (and the environment) name: the CLI's one composition root. */
+export async function openServices(flags: IndexFlags): Promise<ServiceRoot> {
   const config = loadConfig(process.env, { dataDir: flags['data-dir'], store: flags.store, embedder: flags.embedder, embedModel: flags['embed-model'], llm: flags.llm, model: flags.model })
   warnInertModels(config, flags)
-  return Engine.open(config)
+  return createServices(config)
 }
 
 /**

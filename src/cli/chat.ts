@@ -4,12 +4,12 @@ import { resolve } from 'node:path'
 import { defineCommand } from 'citty'
 import { citationFields } from '../corpus/index.js'
 import { ChatSession, SessionStore, transcriptMarkdown, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
-import type { Engine } from '../engine.js'
+import type { StoredPaper } from '../index/index.js'
 import type { PaperFilter } from '../retrieve/index.js'
 import { AppError, isAppError } from '../errors.js'
 import { citedAs, formatReferences, hang } from './_format.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
-import { indexArgs, llmArgs, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { indexArgs, llmArgs, openServices, parseK, printJson, warnNoEffect } from './_shared.js'
 import { toJson } from './ask.js'
 import { forTerminal, sanitize, TerminalStream, useColor } from './_terminal.js'
 import { ensureIndexed } from './search.js'
@@ -45,7 +45,8 @@ export const chat = defineCommand({
     const k = parseK(args.k)
     if (args.verbose && args.json) warnNoEffect('--verbose', 'with --json (each JSON line already has the rewritten question, as "standalone")')
     const filter = parseFilterFlags(args, rawArgs)
-    const engine = await openEngine(args)
+    const services = await openServices(args)
+    const { engine } = services
     try {
       const name = args.session
       const store = new SessionStore(engine.config.dataDir)
@@ -53,10 +54,11 @@ export const chat = defineCommand({
       if (saved.warning) process.stderr.write(`askpapers: ${saved.warning}\n`)
       await ensureIndexed(engine)
       checkFilter(engine, filter)
-      const answerer = await engine.answerer()
-      const session = new ChatSession({ answerer, provider: engine.provider(), prompts: await engine.prompts() }, { turns: saved.turns })
+      // Built now, so an index that cannot answer fails before the first prompt.
+      await engine.answerer()
+      const session = await services.chat({ turns: saved.turns })
       const repl = new Repl({
-        engine,
+        papers: services.papers,
         session,
         k,
         filter,
@@ -67,17 +69,18 @@ export const chat = defineCommand({
       })
       if (repl.interactive) {
         const resumed = session.turns.length > 0 ? ` Resumed session "${name}" (${session.turns.length} earlier turn(s)).` : ''
-        process.stdout.write(`askpapers chat: ${engine.index.info().papers} papers, answers by ${answerer.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
+        process.stdout.write(`askpapers chat: ${engine.index.info().papers} papers, answers by ${services.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
       }
       await repl.run()
     } finally {
-      await engine.close()
+      await services.close()
     }
   },
 })
 
 interface ReplOptions {
-  engine: Engine
+  /** The papers of the index being answered from (for /sources). */
+  papers: ReadonlyMap<string, StoredPaper>
   session: ChatSession
   k: number
   filter: PaperFilter | undefined
@@ -293,7 +296,7 @@ class Repl {
       const range = references.length === 0 ? 'the last answer cites no papers' : references.length === 1 ? 'the last answer cites only [1]' : `the last answer cites [1] to [${references.length}]`
       throw new AppError('BAD_INPUT', `There is no paper [${n}]: ${range}.`)
     }
-    const paper = this.options.engine.index.records.get(ref.id)
+    const paper = this.options.papers.get(ref.id)
     const plain = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
     if (this.options.json) {
       printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract: plain, ...citationFields(paper ?? ref) })

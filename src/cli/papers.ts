@@ -6,7 +6,7 @@ import { AppError } from '../errors.js'
 import type { StoredPaper } from '../index/index.js'
 import { describeFilter, filterPapers } from '../retrieve/index.js'
 import { filterArgs, parseFilterFlags } from './_filters.js'
-import { indexArgs, lockOptions, openEngine, printJson, writeArgs } from './_shared.js'
+import { indexArgs, lockOptions, openServices, printJson, writeArgs } from './_shared.js'
 import { sanitize } from './_terminal.js'
 
 const SUBCOMMANDS = ['list', 'show', 'remove'] as const
@@ -122,8 +122,8 @@ export const papers = defineCommand({
   },
 })
 
-async function withEngine(args: Parameters<typeof openEngine>[0], run: (engine: Engine) => Promise<void>): Promise<void> {
-  const engine = await openEngine(args)
+async function withEngine(args: Parameters<typeof openServices>[0], run: (engine: Engine) => Promise<void>): Promise<void> {
+  const { engine } = await openServices(args)
   try {
     await run(engine)
   } finally {

@@ -3,7 +3,7 @@ import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
 import { toSearchJson, type SearchJson, type SearchMode } from '../retrieve/index.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
-import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openServices, parseK, printJson, warnNoEffect } from './_shared.js'
 import { forTerminal } from './_terminal.js'
 
 export const search = defineCommand({
@@ -23,12 +23,11 @@ export const search = defineCommand({
     const filter = parseFilterFlags(args, rawArgs)
     if (!args.stdin) checkQuestion(args.question)
     else if (args.question !== undefined) warnNoEffect(`The question "${args.question}"`, 'with --stdin (the questions are read from stdin)')
-    const engine = await openEngine(args)
+    const services = await openServices(args)
     try {
-      await ensureIndexed(engine)
-      checkFilter(engine, filter)
-      const retriever = await engine.retriever()
-      const one = async (question: string) => toSearchJson(question, (await retriever.search(question, { k, mode, filter })).hits)
+      await ensureIndexed(services.engine)
+      checkFilter(services.engine, filter)
+      const one = async (question: string) => toSearchJson(question, (await services.search(question, { k, mode, filter })).hits)
       if (!args.stdin) {
         const result = await one(checkQuestion(args.question))
         if (args.json) printJson(result)
@@ -41,7 +40,7 @@ export const search = defineCommand({
         else printHuman(result)
       })
     } finally {
-      await engine.close()
+      await services.close()
     }
   },
 })

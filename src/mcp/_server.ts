@@ -1,20 +1,17 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { ErrorCode, ListResourcesRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js'
 import { untilAborted } from '../abort.js'
-import { toAnswerJson, type Answerer } from '../answer/index.js'
+import { toAnswerJson } from '../answer/index.js'
 import { checkSearchableQuestion, VERSION } from '../config.js'
 import { AppError, isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/index.js'
-import { buildFilter, toSearchJson, type Retriever, type SearchHit } from '../retrieve/index.js'
+import { buildFilter, toSearchJson, type SearchHit } from '../retrieve/index.js'
+import type { Services } from '../services.js'
 import { formatAnswer, formatPaper, formatResults, paperJson } from './_format.js'
 import { AskInput, AskOutput, PaperInput, PaperOutput, SearchInput, SearchOutput } from './_schemas.js'
 
-/** What the tools run on: the engine's retriever, answerer and papers (as the HTTP API holds them). */
-export interface McpDeps {
-  retriever: Pick<Retriever, 'search'>
-  answerer: Pick<Answerer, 'ask'>
-  papers: ReadonlyMap<string, StoredPaper>
-}
+/** What the tools run on: the services' search, answers and papers (as the HTTP API holds them). */
+export type McpDeps = Pick<Services, 'search' | 'ask' | 'papers'>
 
 export interface McpServerOptions {
   /** The engine pieces, or their promise while the index loads: stdio answers `initialize` at once, tools wait. */
@@ -58,8 +55,8 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
       run(extra.signal, async (aborted) => {
         const text = checkSearchableQuestion(query, 'query')
         const filter = buildFilter({ year, sources, ids }, { year: 'year' })
-        const { retriever } = await engine
-        const { hits } = await untilAborted(retriever.search(text, { k, mode, filter }), aborted)
+        const services = await engine
+        const { hits } = await untilAborted(services.search(text, { k, mode, filter }), aborted)
         const json = toSearchJson(text, hits)
         return { content: [{ type: 'text', text: formatResults(json) }], structuredContent: { ...json } }
       }),
@@ -82,8 +79,8 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
         async (aborted) => {
           const text = checkSearchableQuestion(question, 'question')
           const filter = buildFilter({ year, sources, ids }, { year: 'year' })
-          const { answerer } = await engine
-          const result = await untilAborted(answerer.ask(text, { signal: aborted, filter, onRetrieval: (hits) => (found = hits), ...(k ? { k } : {}) }), aborted)
+          const services = await engine
+          const result = await untilAborted(services.ask(text, { signal: aborted, filter, onRetrieval: (hits) => (found = hits), ...(k ? { k } : {}) }), aborted)
           const json = toAnswerJson(result)
           return { content: [{ type: 'text', text: formatAnswer(json) }], structuredContent: { ...json } }
         },

@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ZodError } from 'zod'
+import { SessionBusyError } from '../chat/index.js'
 import { isAppError, type ErrorCode } from '../errors.js'
 
 /** The codes an HTTP caller can see: the application's own, plus those only HTTP has. */
@@ -75,6 +76,7 @@ export function toApiError(error: unknown, extra: Record<string, unknown> = {}):
     if (Object.keys(extra).length === 0) return error
     return new ApiError(error.status, error.code, error.message, { field: error.field, extra: { ...error.extra, ...extra }, headers: error.headers, cause: error.cause })
   }
+  if (error instanceof SessionBusyError) return new ApiError(409, 'SESSION_BUSY', error.message, { field: 'sessionId', extra, cause: error })
   if (isAppError(error)) return new ApiError(STATUS[error.code], error.code, error.message, { field: error.field, extra, cause: error })
   if (error instanceof HTTPException) return fromHttpException(error)
   return new ApiError(500, 'INTERNAL', 'Unexpected server error; the server log has the details.', { extra, cause: error })

@@ -11,6 +11,7 @@ import { checkQuestionText } from '../config.js'
 import { paperLink } from '../corpus/index.js'
 import { isAppError } from '../errors.js'
 import type { StoredPaper } from '../index/index.js'
+import type { Services } from '../services.js'
 import type { AppEnv } from './app.js'
 import { requestPath } from './_guards.js'
 import { ApiError, cancelled, logUnexpected, timedOut, toApiError } from './_errors.js'
@@ -33,11 +34,8 @@ import {
  * them (`citations`, `search_results`) and the full answer under `askpapers`.
  */
 export interface OpenAIDeps {
-  answerer: Pick<Answerer, 'ask' | 'model'>
-  prompts: Prompts
-  provider?: ChatProvider | undefined
-  /** For the papers' dates in `search_results`. */
-  papers: ReadonlyMap<string, StoredPaper>
+  /** Conversations (`chat`), the answerer's `model`, and the papers (for their dates in `search_results`). */
+  services: Pick<Services, 'chat' | 'model' | 'papers'>
   /** Where unexpected failures inside a stream are logged. */
   log: (line: string) => void
   /** Answered turns remembered so that a resent conversation keeps its references (see AnsweredTurns). */
@@ -66,8 +64,9 @@ export function openAIError(c: Context<AppEnv>, failure: ApiError): Response {
 }
 
 /** Adds the OpenAI-compatible routes to the app (behind its /v1 auth, body limit and deadline). */
-export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provider, papers, log, maxRemembered = 1000, unixNow = () => Math.floor(Date.now() / 1000) }: OpenAIDeps): void {
-  const models = [OWNER, `${OWNER}:${answerer.model}`]
+export function mountOpenAI(app: OpenAPIHono<AppEnv>, { services, log, maxRemembered = 1000, unixNow = () => Math.floor(Date.now() / 1000) }: OpenAIDeps): void {
+  const { papers } = services
+  const models = [OWNER, `${OWNER}:${services.model}`]
   const created = unixNow()
   const remembered = new AnsweredTurns(maxRemembered)
   const model = (id: string): z.infer<typeof Model> => ({ id, object: 'model', created, owned_by: OWNER })
@@ -86,12 +85,12 @@ export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provi
 
   app.openapi(
     routes.completions,
-    (c) => {
+    async (c) => {
       const request = c.req.valid('json')
       if (!models.includes(request.model)) throw new UnknownModelError(request.model, models)
       const at = new Date(unixNow() * 1000).toISOString()
       const { question, turns } = readConversation(request.messages, remembered, at)
-      const session = new ChatSession({ answerer, prompts, ...(provider ? { provider } : {}) }, { turns })
+      const session = await services.chat({ turns })
       const reply: Reply = {
         id: `chatcmpl-${c.get('requestId')}`,
         created: unixNow(),

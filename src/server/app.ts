@@ -7,13 +7,13 @@ import { requestId, type RequestIdVariables } from 'hono/request-id'
 import { streamSSE } from 'hono/streaming'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { untilAborted } from '../abort.js'
-import { toAnswerJson, type Answerer, type AnswerResult, type Prompts, type ChatProvider } from '../answer/index.js'
-import { ChatSession, type ChatTurnResult } from '../chat/index.js'
+import { toAnswerJson, type AnswerResult } from '../answer/index.js'
 import { MAX_K, VERSION } from '../config.js'
 import { exportCitations } from '../corpus/index.js'
-import type { StoredPaper } from '../index/index.js'
 import { mcpHttpHandler, paperJson } from '../mcp/index.js'
-import { filterPapers, toSearchJson, toSearchResultJson, type PaperFilter, type Retriever, type SearchHit } from '../retrieve/index.js'
+import { filterPapers, toSearchJson, toSearchResultJson, type PaperFilter, type SearchHit } from '../retrieve/index.js'
+import { SessionBusyError, type SendOptions } from '../chat/index.js'
+import type { Conversation, Services } from '../services.js'
 import { ApiError, cancelled, logUnexpected as logFailure, timedOut, toApiError, validationError } from './_errors.js'
 import { hostGuard, methodNotAllowed, requestPath } from './_guards.js'
 import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
@@ -35,44 +35,16 @@ import {
   SearchResponse,
   SSE_DESCRIPTION,
 } from './_schemas.js'
-import { SessionStore } from './_sessions.js'
+import { SessionCache } from './_sessions.js'
 
-/** A conversation as the server drives it (ChatSession, or a stand-in in tests). */
-export interface Conversation {
-  send(message: string, options?: TurnOptions): Promise<ChatTurnResult>
-}
+export type { Conversation }
 
-interface TurnOptions {
-  signal?: AbortSignal
-  k?: number
-  onToken?: (text: string) => void
-  onRetrieval?: (hits: SearchHit[]) => void
-  onStandalone?: (question: string) => void
-}
+/** The hooks one answer (ask or chat turn) is run with. */
+type TurnOptions = Pick<SendOptions, 'signal' | 'k' | 'onToken' | 'onRetrieval'> & { onStandalone?: (question: string) => void }
 
 export interface AppDeps {
-  retriever: Pick<Retriever, 'search'>
-  answerer: Pick<Answerer, 'ask' | 'model'>
-  prompts: Prompts
-  /** The configured chat model; undefined for the offline answerer. */
-  provider?: ChatProvider | undefined
-  /** What /health and /v1/papers report on. */
-  index: {
-    papers: ReadonlyMap<string, StoredPaper>
-    chunks: number
-    embedder: { provider: string; model: string; dimensions: number | null }
-    /** The committed generation being served ("gen-000012"), when the index is a stored one. */
-    generation?: string
-    /** Which store holds the corpus, where (no password) and its version. */
-    store?: { kind: 'embedded' | 'postgres'; location: string; version: string }
-  }
-  /**
-   * Picks up an index generation another process committed (`Engine.refresh`): called in the
-   * background as requests arrive (at most every REFRESH_EVERY_MS), never awaited by them.
-   */
-  refresh?: () => Promise<boolean>
-  /** Starts a conversation; by default a ChatSession over the answerer, provider and prompts. */
-  newConversation?: () => Conversation
+  /** What the routes answer with (`createServices`): search, ask, chat, the papers, health. */
+  services: Services
   /** Milliseconds since some epoch: access-log timings and session expiry. */
   now?: () => number
   /** One line per request (and per unexpected error); stderr by default. */
@@ -133,12 +105,7 @@ const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`
 
 /** The HTTP API and the page, as a Hono app: `app.request()` in tests, `listen()` in production. */
 export function createApp({
-  retriever,
-  answerer,
-  prompts,
-  provider,
-  index,
-  newConversation = () => new ChatSession({ answerer, prompts, ...(provider ? { provider } : {}) }),
+  services,
   now = Date.now,
   log = stderrLine,
   apiKey,
@@ -148,10 +115,9 @@ export function createApp({
   sessionTtlMs = 30 * 60_000,
   maxSessions = 1000,
   maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
-  refresh,
 }: AppDeps): OpenAPIHono<AppEnv> {
-  const sessions = new SessionStore<Conversation>({ ttlMs: sessionTtlMs, max: maxSessions, now })
-  const busy = new WeakSet<Conversation>()
+  const { index, refresh } = services
+  const sessions = new SessionCache<Conversation>({ ttlMs: sessionTtlMs, max: maxSessions, now })
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error, result.target)
@@ -179,7 +145,7 @@ export function createApp({
   app.use('/v1/*', deadline(requestTimeoutMs))
 
   // The MCP tools (src/mcp) over Streamable HTTP, behind the same key and deadline as /v1.
-  const mcp = mcpHttpHandler({ deps: { retriever, answerer, papers: index.papers }, log, maxBodyBytes })
+  const mcp = mcpHttpHandler({ deps: services, log, maxBodyBytes })
   if (apiKey) app.use('/mcp', bearer(apiKey))
   app.use('/mcp', deadline(requestTimeoutMs))
   app.all('/mcp', (c) => mcp(c.req.raw, { signal: c.get('signal') }))
@@ -187,30 +153,24 @@ export function createApp({
   app.openapi(routes.ask, (c) => {
     const { question, k, stream, filters } = c.req.valid('json')
     const filter = checkedFilter(filters)
-    return answer(c, wantsStream(c, stream), (hooks) => answerer.ask(question, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }), answerBody)
+    return answer(c, wantsStream(c, stream), (hooks) => services.ask(question, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }), answerBody)
   })
 
-  app.openapi(routes.chat, (c) => {
+  app.openapi(routes.chat, async (c) => {
     const { sessionId, message, k, stream, filters } = c.req.valid('json')
     const filter = checkedFilter(filters)
     const known = sessionId === undefined ? undefined : sessions.get(sessionId)
     if (sessionId !== undefined && !known) {
       throw new ApiError(404, 'NOT_FOUND', `No conversation with sessionId "${sessionId}": it may have expired after ${formatMinutes(sessionTtlMs)} idle. Send the message without a sessionId to start a new one.`, { field: 'sessionId' })
     }
-    const conversation = known ?? newConversation()
-    if (busy.has(conversation)) throw new ApiError(409, 'SESSION_BUSY', 'This conversation is still answering the previous message; wait for it, then send the next.', { field: 'sessionId' })
+    const conversation = known ?? (await services.chat())
+    // Checked before a stream starts, so a busy conversation is a 409, never an event.
+    if (conversation.busy) throw new SessionBusyError()
     // A new conversation is kept only once its first turn succeeds, so failed starts cost no memory.
     return answer(
       c,
       wantsStream(c, stream),
-      async (hooks) => {
-        busy.add(conversation)
-        try {
-          return await conversation.send(message, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) })
-        } finally {
-          busy.delete(conversation)
-        }
-      },
+      (hooks) => conversation.send(message, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }),
       (result) => ({ sessionId: sessionId ?? sessions.add(conversation), ...answerBody(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) }),
     )
   })
@@ -218,7 +178,7 @@ export function createApp({
   app.openapi(routes.search, async (c) => {
     const { q, k = 5, year, source, id } = c.req.valid('query')
     const filter = checkedFilter({ ...(year ? { years: year } : {}), ...(source ? { sources: source } : {}), ...(id ? { ids: id } : {}) })
-    const { hits } = await untilAborted(retriever.search(q, { k, ...(filter ? { filter } : {}) }), c.get('signal')).catch((error: unknown) => {
+    const { hits } = await untilAborted(services.search(q, { k, ...(filter ? { filter } : {}) }), c.get('signal')).catch((error: unknown) => {
       throw timedOut(c.get('signal')) ?? error
     })
     return c.json(toSearchJson(q, hits), 200)
@@ -252,20 +212,7 @@ export function createApp({
     return c.json({ format, text: exportCitations(completed, format) }, 200)
   })
 
-  app.openapi(routes.health, async (c) => {
-    const reachable = provider ? await provider.ping() : true
-    const loaded = index.papers.size > 0
-    return c.json(
-      {
-        status: loaded && reachable ? ('ok' as const) : ('degraded' as const),
-        index: { loaded, papers: index.papers.size, chunks: index.chunks, ...(index.generation ? { generation: index.generation } : {}) },
-        embedder: index.embedder,
-        llm: provider ? { provider: before(provider.name, ':'), model: after(provider.name, ':'), reachable } : { provider: 'none', model: answerer.model, reachable },
-        ...(index.store ? { store: index.store } : {}),
-      },
-      200,
-    )
-  })
+  app.openapi(routes.health, async (c) => c.json(await services.health(), 200))
 
   app.openapi(routes.page, (c) => {
     for (const [name, value] of Object.entries(pageHeaders)) c.header(name, value)
@@ -275,7 +222,7 @@ export function createApp({
   app.openapi(routes.openapi, (c) => c.json(openApiDocument(app), 200))
 
   // OpenAI-compatible chat completions and model list, for chat UIs and the openai clients (./_openai.ts).
-  mountOpenAI(app, { answerer, prompts, provider, papers: index.papers, log, maxRemembered: maxSessions })
+  mountOpenAI(app, { services, log, maxRemembered: maxSessions })
 
   const wrongMethod = methodNotAllowed(app.routes)
   app.notFound((c) => {
@@ -535,10 +482,6 @@ function bearer(apiKey: string): MiddlewareHandler<AppEnv> {
     await next()
   }
 }
-
-/** Provider names read "ollama:llama3.1:8b": the provider, then the model (which may hold colons). */
-const before = (text: string, sep: string): string => (text.includes(sep) ? text.slice(0, text.indexOf(sep)) : text)
-const after = (text: string, sep: string): string => (text.includes(sep) ? text.slice(text.indexOf(sep) + sep.length) : text)
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
 
