@@ -110,17 +110,19 @@ export async function* stdinLines(): AsyncGenerator<string> {
  * long) is reported — as a JSON line under `field` with `--json` — and the run goes on, ending with
  * exit code 2.
  */
-export async function forEachStdinQuestion(json: boolean, field: string, handle: (question: string) => Promise<void>): Promise<void> {
+export async function forEachStdinQuestion(json: boolean, field: string, handle: (question: string) => Promise<void>): Promise<number | undefined> {
+  let exitCode: number | undefined
   for await (const line of stdinLines()) {
     try {
       await handle(checkQuestion(line))
     } catch (error) {
       if (!isAppError(error) || error.code !== 'BAD_INPUT') throw error
-      process.exitCode = 2
+      exitCode = 2
       if (json) printJson({ [field]: line.slice(0, 200), error: { code: error.code, message: error.message } })
       else process.stderr.write(`${error.message}\n`)
     }
   }
+  return exitCode
 }
 
 export function printJson(value: unknown): void {

@@ -43,7 +43,7 @@ export const ask = defineCommand({
         else process.stdout.write(exportCitations([forTerminal(result)], format))
       }
       if (!args.stdin) return await one(checkQuestion(args.question, 'question', 'ask'))
-      await forEachStdinQuestion(format === 'json', 'question', one)
+      return await forEachStdinQuestion(format === 'json', 'question', one)
     } finally {
       process.off('SIGINT', onSigint)
       await services.close()

@@ -71,7 +71,7 @@ export const chat = defineCommand({
         const resumed = session.turns.length > 0 ? ` Resumed session "${name}" (${session.turns.length} earlier turn(s)).` : ''
         process.stdout.write(`askpapers chat: ${engine.index.info().papers} papers, answers by ${services.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
       }
-      await repl.run()
+      return await repl.run()
     } finally {
       await services.close()
     }
@@ -105,6 +105,7 @@ class Repl {
   /** Leave after the current line (double Ctrl-C, or Ctrl-C with piped input). */
   private stopped = false
   private interrupts = 0
+  private exitCode: number | undefined
 
   constructor(private readonly options: ReplOptions) {
     this.interactive = options.interactive
@@ -113,7 +114,8 @@ class Repl {
     this.log = [...options.session.turns]
   }
 
-  async run(): Promise<void> {
+  /** Reads until the end of input or /exit; returns the exit code (130 after Ctrl-C on piped input, 2 after a bad line), none for success. */
+  async run(): Promise<number | undefined> {
     const rl = createInterface({
       input: process.stdin,
       ...(this.interactive ? { output: process.stdout, prompt: PROMPT, terminal: true, historySize: 200 } : { terminal: false }),
@@ -143,6 +145,7 @@ class Repl {
       process.off('SIGINT', onInterrupt)
       rl.close()
     }
+    return this.exitCode
   }
 
   /** Ctrl-C: cancel the answer in flight; at the prompt, clear the line, then hint, then leave. */
@@ -151,7 +154,7 @@ class Repl {
       // Piped input has no prompt to return to: stop, as any command does on Ctrl-C.
       this.current?.abort()
       this.stopped = true
-      process.exitCode = 130
+      this.exitCode = 130
       rl.close()
       return
     }
@@ -181,7 +184,7 @@ class Repl {
       return await this.command((command[1] ?? '').toLowerCase(), (command[2] ?? '').trim())
     } catch (error) {
       if (!isAppError(error) || (!this.interactive && error.code !== 'BAD_INPUT')) throw error
-      if (!this.interactive) process.exitCode = 2
+      if (!this.interactive) this.exitCode = 2
       if (this.options.json) printJson(command ? { command: command[1], error: { code: error.code, message: error.message } } : { question: text.slice(0, 200), error: { code: error.code, message: error.message } })
       else process.stderr.write(`askpapers: ${sanitize(error.message)}\n`)
       return undefined

@@ -35,7 +35,7 @@ export const ingest = defineCommand({
             `${summary.unchanged} unchanged, ${summary.reembedded ? `${summary.reembedded} re-embedded, ` : ''}${summary.merged.length ? `${summary.merged.length} merged into indexed papers, ` : ''}${summary.conflicts.length ? `${summary.conflicts.length} conflict(s), ` : ''}${summary.skipped} skipped in ${summary.seconds.toFixed(1)} s\n`,
         )
       }
-      if (summary.skipped > 0) process.exitCode = SKIPPED_EXIT_CODE
+      return summary.skipped > 0 ? SKIPPED_EXIT_CODE : undefined
     } finally {
       progress.stop()
       await engine.close()

@@ -87,7 +87,7 @@ const remove = defineCommand({
   async run({ args }) {
     const ids = [...new Set(args._.map(String))]
     if (ids.length === 0) throw new AppError('BAD_INPUT', 'Which papers? Pass their ids: askpapers papers remove ID... (askpapers papers list shows the ids).', { field: 'id' })
-    await withEngine(args, async (engine) => {
+    return withEngine(args, async (engine) => {
       const papers = known(engine, ids)
       const listing = papers.map((p) => `  ${sanitize(p.id)}  ${sanitize(truncate(p.title, 100))}`).join('\n')
       const what = `${papers.length} paper${papers.length === 1 ? '' : 's'}`
@@ -97,8 +97,7 @@ const remove = defineCommand({
         }
         if (!(await confirm(`Remove ${what} from ${engine.location}?\n${listing}\n[y/N] `))) {
           process.stderr.write('Nothing removed.\n')
-          process.exitCode = 1
-          return
+          return 1
         }
       }
       const { removed, papers: left } = await engine.remove(ids, lockOptions(args))
@@ -122,10 +121,11 @@ export const papers = defineCommand({
   },
 })
 
-async function withEngine(args: Parameters<typeof openServices>[0], run: (engine: Engine) => Promise<void>): Promise<void> {
+/** Runs with the engine open; returns what `run` returns (an exit code, or nothing). */
+async function withEngine<T>(args: Parameters<typeof openServices>[0], run: (engine: Engine) => Promise<T>): Promise<T> {
   const { engine } = await openServices(args)
   try {
-    await run(engine)
+    return await run(engine)
   } finally {
     await engine.close()
   }

@@ -34,7 +34,7 @@ export const search = defineCommand({
         else printHuman(result)
         return
       }
-      await forEachStdinQuestion(Boolean(args.json), 'query', async (question) => {
+      return await forEachStdinQuestion(Boolean(args.json), 'query', async (question) => {
         const result = await one(question)
         if (args.json) printJson(result)
         else printHuman(result)
