@@ -1,14 +1,12 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import type { Context, MiddlewareHandler } from 'hono'
+import { OpenAPIHono, type z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { requestId, type RequestIdVariables } from 'hono/request-id'
 import { streamSSE } from 'hono/streaming'
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import { untilAborted } from '../abort.js'
 import { toAnswerJson, type AnswerResult } from '../answer/index.js'
-import { MAX_K, VERSION } from '../config.js'
+import { MAX_K } from '../config.js'
 import { exportCitations } from '../corpus/index.js'
 import { mcpHttpHandler, paperJson } from '../mcp/index.js'
 import { filterPapers, toSearchJson, toSearchResultJson, type PaperFilter, type SearchHit } from '../retrieve/index.js'
@@ -19,22 +17,9 @@ import { hostGuard, methodNotAllowed, requestPath } from './_guards.js'
 import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
 import { exampleQuestions, type ExampleQuestion } from './_examples.js'
 import { pageHeaders, renderPage } from './_page.js'
-import {
-  AnswerResponse,
-  AskRequest,
-  ChatRequest,
-  ChatResponse,
-  CitationsRequest,
-  CitationsResponse,
-  ErrorResponse,
-  ExamplesResponse,
-  HealthResponse,
-  PaperParams,
-  PaperResponse,
-  SearchQuery,
-  SearchResponse,
-  SSE_DESCRIPTION,
-} from './_schemas.js'
+import { accessLog, bearer, deadline, formatSeconds, refreshing } from './_middleware.js'
+import { openApiDocument, routes } from './_routes.js'
+import type { AnswerResponse } from './_schemas.js'
 import { SessionCache } from './_sessions.js'
 
 export type { Conversation }
@@ -75,31 +60,7 @@ export type AppEnv = {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
-
-/** How often requests may look for a newly committed index generation (a read of the CURRENT pointer). */
-export const REFRESH_EVERY_MS = 250
-
-/**
- * Starts a refresh as a request arrives, without making the request wait: the new index is swapped
- * in when it is ready, between requests. A generation that cannot be opened is logged once.
- */
-function refreshing(refresh: () => Promise<boolean>, log: (line: string) => void): MiddlewareHandler {
-  // The monotonic clock, not the app's `now`: this throttle is no measurement, and must not shift one.
-  const now = (): number => performance.now()
-  let last = -Infinity
-  const reported = new Set<string>()
-  return async (_c, next) => {
-    if (now() - last >= REFRESH_EVERY_MS) {
-      last = now()
-      refresh().catch((error: unknown) => {
-        const message = error instanceof Error ? error.message : String(error)
-        if (!reported.has(message)) log(`askpapers: a newer index generation was not swapped in (${message}); still serving the one loaded.`)
-        reported.add(message)
-      })
-    }
-    await next()
-  }
-}
+export { REFRESH_EVERY_MS } from './_middleware.js'
 
 const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`)
 
@@ -316,113 +277,6 @@ export function createApp({
   return app
 }
 
-const security = [{ bearerAuth: [] }]
-const errors = (...statuses: ContentfulStatusCode[]) =>
-  Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status] ?? 'Error', content: { 'application/json': { schema: ErrorResponse } } }]))
-const ERROR_DESCRIPTIONS: Partial<Record<ContentfulStatusCode, string>> = {
-  400: 'Invalid request (missing, empty or over-long text, wrong types, malformed JSON)',
-  401: 'Missing or wrong API key (only when the server has one)',
-  404: 'Not found',
-  409: 'The conversation is still answering its previous message',
-  413: 'Request body over the size limit (64 KiB by default)',
-  415: 'Request body not sent as application/json',
-  503: 'The LLM (or embedder) is unavailable; `results` holds the papers found, if any',
-  504: 'No answer within the request timeout; `results` holds the papers found, if any',
-}
-const answerContent = (schema: typeof AnswerResponse | typeof ChatResponse) => ({
-  'application/json': { schema },
-  'text/event-stream': { schema: z.string().openapi({ description: SSE_DESCRIPTION }) },
-})
-
-/** Every route, as documented in /openapi.json; handlers get their inputs validated by these schemas. */
-const routes = {
-  ask: createRoute({
-    method: 'post',
-    path: '/v1/ask',
-    tags: ['answers'],
-    summary: 'Answer a question from the papers, citing each claim [n], or abstain',
-    security,
-    request: { body: { required: true, content: { 'application/json': { schema: AskRequest } } } },
-    responses: { 200: { description: `The answer. ${SSE_DESCRIPTION}`, content: answerContent(AnswerResponse) }, ...errors(400, 401, 413, 415, 503, 504) },
-  }),
-  chat: createRoute({
-    method: 'post',
-    path: '/v1/chat',
-    tags: ['answers'],
-    summary: 'One turn of a conversation: follow-up questions are rewritten to stand alone, then answered',
-    security,
-    request: { body: { required: true, content: { 'application/json': { schema: ChatRequest } } } },
-    responses: { 200: { description: `The answer and the sessionId to continue with. ${SSE_DESCRIPTION}`, content: answerContent(ChatResponse) }, ...errors(400, 401, 404, 409, 413, 415, 503, 504) },
-  }),
-  search: createRoute({
-    method: 'get',
-    path: '/v1/search',
-    tags: ['papers'],
-    summary: 'Papers that bear on a query (hybrid keyword + dense search), with their best passages',
-    security,
-    request: { query: SearchQuery },
-    responses: { 200: { description: 'Ranked papers', content: { 'application/json': { schema: SearchResponse } } }, ...errors(400, 401, 503, 504) },
-  }),
-  paper: createRoute({
-    method: 'get',
-    path: '/v1/papers/{id}',
-    tags: ['papers'],
-    summary: 'One paper record',
-    security,
-    request: { params: PaperParams },
-    responses: { 200: { description: 'The paper', content: { 'application/json': { schema: PaperResponse } } }, ...errors(401, 404) },
-  }),
-  examples: createRoute({
-    method: 'get',
-    path: '/v1/examples',
-    tags: ['papers'],
-    summary: 'Three example questions made from titles of indexed papers (the page’s first screen)',
-    security,
-    responses: { 200: { description: 'Example questions', content: { 'application/json': { schema: ExamplesResponse } } }, ...errors(401) },
-  }),
-  citations: createRoute({
-    method: 'post',
-    path: '/v1/citations',
-    tags: ['answers'],
-    summary: 'Answers and their references as Markdown, or the cited papers as BibTeX',
-    security,
-    request: { body: { required: true, content: { 'application/json': { schema: CitationsRequest } } } },
-    responses: { 200: { description: 'The export', content: { 'application/json': { schema: CitationsResponse } } }, ...errors(400, 401, 413, 415) },
-  }),
-  health: createRoute({
-    method: 'get',
-    path: '/health',
-    tags: ['service'],
-    summary: 'Index size, embedder, and whether the LLM answers',
-    responses: { 200: { description: 'Service state', content: { 'application/json': { schema: HealthResponse } } } },
-  }),
-  page: createRoute({
-    method: 'get',
-    path: '/',
-    tags: ['service'],
-    summary: 'A web page to ask questions in a browser',
-    responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
-  }),
-  openapi: createRoute({
-    method: 'get',
-    path: '/openapi.json',
-    tags: ['service'],
-    summary: 'This document',
-    responses: { 200: { description: 'OpenAPI 3 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
-  }),
-}
-
-function openApiDocument(app: OpenAPIHono<AppEnv>): Record<string, unknown> {
-  return app.getOpenAPIDocument({
-    openapi: '3.0.3',
-    info: {
-      title: 'askpapers',
-      version: VERSION,
-      description: 'Cited answers from research-paper abstracts. Every error is {"error": {"code", "message", "field"?}}.',
-    },
-  }) as unknown as Record<string, unknown>
-}
-
 function answerBody(r: AnswerResult): z.infer<typeof AnswerResponse> {
   return toAnswerJson(r)
 }
@@ -437,54 +291,5 @@ function failed(error: unknown, signal: AbortSignal, hits: SearchHit[] | undefin
   return hits && failure.status >= 500 ? toApiError(failure, { results: hits.map(toSearchResultJson) }) : failure
 }
 
-/**
- * One line per request: method, path (percent-encoded, so it cannot break the line), status,
- * milliseconds (to the end of a stream), request id, and "aborted by the client" when the client
- * went away before the reply was complete.
- */
-function accessLog(log: (line: string) => void, now: () => number): MiddlewareHandler<AppEnv> {
-  return async function accessLog(c, next) {
-    const started = now()
-    await next()
-    const line = (): void =>
-      log(`${c.req.method} ${requestPath(c)} ${c.res.status} ${Math.round(now() - started)}ms ${c.get('requestId')}${c.req.raw.signal.aborted ? ' aborted by the client' : ''}`)
-    const streaming = c.get('streaming')
-    if (streaming) void streaming.then(line)
-    else line()
-  }
-}
-
-/** A per-request AbortSignal that fires after `ms` (or when the client goes away); streams keep it until they end. */
-function deadline(ms: number): MiddlewareHandler<AppEnv> {
-  return async function deadline(c, next) {
-    const expiry = new AbortController()
-    const timer = setTimeout(() => expiry.abort(new ApiError(504, 'TIMEOUT', `No answer within the request timeout of ${formatSeconds(ms)}.`)), ms)
-    c.set('signal', AbortSignal.any([expiry.signal, c.req.raw.signal]))
-    try {
-      await next()
-    } finally {
-      const streaming = c.get('streaming')
-      if (streaming) void streaming.then(() => clearTimeout(timer))
-      else clearTimeout(timer)
-    }
-  }
-}
-
-/** Bearer-token check; digests make the comparison constant-time whatever the lengths. */
-function bearer(apiKey: string): MiddlewareHandler<AppEnv> {
-  const expected = sha256(apiKey)
-  return async function bearer(c, next) {
-    const header = c.req.header('authorization')
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1]
-    if (token === undefined || !timingSafeEqual(sha256(token), expected)) {
-      throw new ApiError(401, 'UNAUTHORIZED', header ? 'The API key is wrong.' : 'This server needs an API key: send Authorization: Bearer <key>.')
-    }
-    await next()
-  }
-}
-
-const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
-
 const formatBytes = (n: number): string => (n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`)
-const formatSeconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`
 const formatMinutes = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 6000) / 10} min` : formatSeconds(ms))
