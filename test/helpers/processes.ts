@@ -50,8 +50,14 @@ export function watch(child: ChildProcess): Watched {
 const STEPS_FIXTURE = join(import.meta.dirname, '../fixtures/ingest-steps.mjs')
 
 /** The ingest-steps fixture (see its header): one ingest that reports, and with `gate` waits at, each write step. */
-export function stepIngest(dataDir: string, host: string, papersFile: string, { gate = true, batch }: { gate?: boolean; batch?: number } = {}): Watched & { next(): void; steps(): string[] } {
-  const child = spawn(process.execPath, [STEPS_FIXTURE, dataDir, host, papersFile, ...(gate ? ['--gate'] : []), ...(batch ? ['--batch', String(batch)] : [])], { stdio: ['pipe', 'pipe', 'pipe'] })
+export function stepIngest(
+  dataDir: string,
+  host: string,
+  papersFile: string,
+  { gate = true, batch, chunkSize, report = false }: { gate?: boolean; batch?: number; chunkSize?: number; report?: boolean } = {},
+): Watched & { next(): void; steps(): string[] } {
+  const flags = [...(gate ? ['--gate'] : []), ...(batch ? ['--batch', String(batch)] : []), ...(chunkSize !== undefined ? ['--chunk-size', String(chunkSize)] : []), ...(report ? ['--report'] : [])]
+  const child = spawn(process.execPath, [STEPS_FIXTURE, dataDir, host, papersFile, ...flags], { stdio: ['pipe', 'pipe', 'pipe'] })
   const watched = watch(child)
   return {
     ...watched,

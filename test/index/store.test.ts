@@ -1,4 +1,5 @@
-import { cp, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -7,7 +8,10 @@ import { defaultSeedDir, paperId } from '../../src/corpus/index.js'
 import { createEmbedder, type Embedder } from '../../src/index/embedders/index.js'
 import { embeddingText } from '../../src/index/chunk.js'
 import { PaperIndex, type StoredChunk } from '../../src/index/store.js'
+import { termFrequencies } from '../../src/retrieve/keyword.js'
+import { tokenize } from '../../src/retrieve/tokenize.js'
 import { runCli } from '../helpers/cli.js'
+import { seededRandom, syntheticPapers } from '../helpers/synthetic-papers.js'
 import { advanceTo, stepIngest } from '../helpers/processes.js'
 import { startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
 
@@ -129,6 +133,77 @@ describe('PaperIndex', () => {
     expect(new Set((await index.nearestChunks(query, 10, { years: { from: 2021, to: 2021 } })).map((h) => h.paperId))).toEqual(new Set([A.id]))
     expect((await index.keywordPapers('low-rank matrices models', { limit: 5, filter: { years: { to: 2020 } } })).map((h) => h.id)).toEqual([B.id])
     expect(await index.paperIds({ ids: [C.id, 'missing'] })).toEqual([C.id])
+  })
+
+  it('reads a segment written before title hashes and chunk term counts were stored, with the same results, and adds them when it extends it', async () => {
+    const data = join(dir, 'older-segment')
+    const { index: built } = await (await PaperIndex.open(data)).ingest([A, B, C], embedder, CHUNKING)
+    const question = 'low-rank weights power law'
+    const chunkScores = await built.keywordChunks(question, [A.id, B.id, C.id])
+    expect(chunkScores.length).toBeGreaterThan(1)
+    // Rewrite meta.bin as the earlier format had it: without its two last int arrays, checksum updated.
+    const gen = built.version
+    const file = join(data, gen, 'seg-000001.meta.bin')
+    const bytes = await readFile(file)
+    const headerLength = bytes.readUInt32LE(0)
+    const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as { arrays: Record<string, number> }
+    const dropped = 4 * ((header.arrays.titleHashes ?? 0) + (header.arrays.chunkPostingTf ?? 0))
+    const ints = Object.values(header.arrays).reduce((n, x) => n + 4 * x, 0)
+    delete header.arrays.titleHashes
+    delete header.arrays.chunkPostingTf
+    let json = JSON.stringify(header)
+    json += ' '.repeat((4 - ((4 + json.length) % 4)) % 4)
+    const prefix = Buffer.alloc(4)
+    prefix.writeUInt32LE(json.length)
+    const older = Buffer.concat([prefix, Buffer.from(json), bytes.subarray(4 + headerLength, 4 + headerLength + ints - dropped), bytes.subarray(4 + headerLength + ints)])
+    await writeFile(file, older)
+    const manifestFile = join(data, gen, 'manifest.json')
+    const manifest = JSON.parse(await readFile(manifestFile, 'utf8')) as { files: Record<string, { bytes: number; sha256: string; written?: unknown }> }
+    manifest.files['seg-000001.meta.bin'] = { bytes: older.length, sha256: createHash('sha256').update(older).digest('hex') }
+    await writeFile(manifestFile, JSON.stringify(manifest))
+
+    const reopened = await PaperIndex.open(data)
+    expect(reopened.generation?.segments[0]?.meta.arrays.titleHashes).toBeUndefined()
+    expect(await reopened.keywordChunks(question, [A.id, B.id, C.id])).toEqual(chunkScores)
+    // The duplicate check still finds an indexed title under another id.
+    const renamed = { ...B, id: 'another-id', sources: ['other.jsonl:4'] }
+    const { details, index: extended } = await reopened.ingest([renamed, paper('Sparse attention', 'Attention over a few keys keeps quality. It costs far less memory.')], embedder, CHUNKING)
+    expect(details.merged).toEqual([{ id: B.id, title: B.title, recordId: 'another-id', source: 'other.jsonl:4' }])
+    // Extending the segment writes both arrays again (B's metadata changed: a new row, the old one dead).
+    const arrays = extended.generation?.segments.at(-1)?.meta.arrays
+    expect(arrays?.titleHashes).toHaveLength(5)
+    expect(arrays?.chunkPostingTf?.length).toBe(arrays?.chunkPostingDoc.length)
+    expect(new Set((await extended.keywordChunks(question, [A.id, B.id, C.id])).map((h) => h.id))).toEqual(new Set(chunkScores.map((h) => h.id)))
+  })
+
+  it('gives the exact BM25 top of a plain walk over every posting, scores to the last bit, however few it walks', async () => {
+    const data = join(dir, 'bm25-exact')
+    const synthetic = syntheticPapers(400, 11).map((p, i) => paper(p.title, p.abstract + (i % 7 === 0 ? ' Sparse experts route tokens.' : '')))
+    const { index } = await (await PaperIndex.open(data)).ingest(synthetic, embedder, { size: 300, overlap: 0 })
+    const records = await index.papers(await index.paperIds())
+    const docs = records.map((p) => ({ id: p.id, ...termFrequencies([{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }]) }))
+    const avg = docs.reduce((n, d) => n + d.length, 0) / docs.length
+    const plain = (query: string, limit: number) => {
+      const terms = [...new Set(tokenize(query))]
+      const idf = new Map(terms.map((t) => [t, docs.filter((d) => d.tf.has(t)).length] as const).filter(([, df]) => df > 0).map(([t, df]) => [t, Math.log(1 + (docs.length - df + 0.5) / (df + 0.5))]))
+      return docs
+        .map((d) => {
+          let score = 0
+          for (const t of terms) {
+            const tf = d.tf.get(t)
+            const w = idf.get(t)
+            if (tf && w !== undefined) score += (w * tf * 2.2) / (tf + 1.2 * (1 - 0.75 + (0.75 * d.length) / avg))
+          }
+          return { id: d.id, score }
+        })
+        .filter((h) => h.score > 0)
+        .sort((x, y) => y.score - x.score || x.id.localeCompare(y.id))
+        .slice(0, limit)
+    }
+    const rnd = seededRandom(5)
+    const words = [...new Set(records.flatMap((p) => p.title.split(' ')))]
+    const queries = ['sparse experts route tokens', 'low-rank adaptation of large models', 'the', 'quantization', ...Array.from({ length: 60 }, () => Array.from({ length: 2 + Math.floor(rnd() * 6) }, () => words[Math.floor(rnd() * words.length)]).join(' '))]
+    for (const query of queries) for (const limit of [1, 3, 10, 50]) expect(await index.keywordPapers(query, { limit })).toEqual(plain(query, limit))
   })
 
   it('does nothing at all for an unchanged re-ingest', async () => {

@@ -100,6 +100,11 @@ export interface CorpusReader {
   /** BM25 over the chunks of these papers (chunk ids), best first. */
   keywordChunks(query: string, paperIds: readonly string[]): Promise<ScoredId[]>
   termStats(terms: readonly string[]): Promise<TermStats>
+  /**
+   * The papers with one of these ids or normalised titles (`normaliseTitle`), in corpus order: all
+   * an ingest's diff needs to see. Optional: without it the ingest reads every record.
+   */
+  findPapers?(wanted: { ids: readonly string[]; titles: readonly string[] }): Promise<StoredPaper[]>
   /** A small derived record kept with this version of the corpus (the fusion calibration…); undefined when absent. */
   readNote<T>(name: string): Promise<T | undefined>
   writeNote(name: string, value: unknown): Promise<void>
@@ -134,8 +139,12 @@ export interface CorpusWriter {
 export interface WriteSession {
   /** The corpus as it is once the lock is held (another writer may have committed meanwhile). */
   reader(): Promise<CorpusReader>
-  /** Stored vectors by chunk-text hash, for reuse instead of re-embedding; missing hashes are left out. */
-  vectorsByHash(hashes: readonly string[]): Promise<Map<string, number[]>>
+  /**
+   * Stored vectors by chunk-text hash, for reuse instead of re-embedding; missing hashes are left
+   * out. With `among`, a store may look only at the chunks of those papers (a chunk's text starts
+   * with its paper's title, so only the same paper can hold it).
+   */
+  vectorsByHash(hashes: readonly string[], among?: readonly string[]): Promise<Map<string, number[]>>
   /** Content hashes of every stored paper, by id (the ingest's diff). */
   contentHashes(): Promise<Map<string, string>>
   commit(batch: CorpusBatch): Promise<void>

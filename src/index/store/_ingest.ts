@@ -155,8 +155,11 @@ export async function ingestPapers(
       throw new AppError('BAD_INPUT', `That would remove all ${info.papers} papers in ${info.location}; to start over, delete the directory and run \`askpapers ingest\` again.`)
     }
     // The diff (duplicates by id or title, conflicts, metadata and sources merged) is the corpus's rule;
-    // matching by title needs every indexed title.
-    const indexed = incoming.length > 0 ? new Map((await reader.papers(await reader.paperIds())).map((p) => [p.id, p])) : new Map<string, StoredPaper>()
+    // it needs the indexed papers sharing an id or a normalised title with a record (every one, for a
+    // store that cannot find those).
+    const wanted = { ids: incoming.map((p) => p.id), titles: incoming.map((p) => p.title) }
+    const near = incoming.length === 0 ? [] : reader.findPapers ? await reader.findPapers(wanted) : await reader.papers(await reader.paperIds())
+    const indexed = new Map(near.map((p) => [p.id, p]))
     const old = indexed
     const diff = mergeIntoIndexed(indexed, incoming.filter((p) => !removing.has(p.id)), { replace: options.replace === true })
     const counts: IngestCounts = diff.counts
@@ -186,7 +189,9 @@ export async function ingestPapers(
     const prepared = new Map<string, PreparedChunk[]>()
     for (const paper of toWrite) prepared.set(paper.id, await chunksOf(paper))
     // Vectors of unchanged chunk texts are reused (not on a rebuild: it changes the embedder).
-    const vectors = rebuild ? new Map<string, number[]>() : await session.vectorsByHash([...prepared.values()].flatMap((cs) => cs.map((c) => c.chunk.hash)))
+    // A chunk's embedded text starts with its paper's title, so outside a reset only the paper's own stored chunks can hold it.
+    const hashes = [...prepared.values()].flatMap((cs) => cs.map((c) => c.chunk.hash))
+    const vectors = rebuild ? new Map<string, number[]>() : await session.vectorsByHash(hashes, reset ? undefined : toWrite.map((p) => p.id).filter((id) => old.has(id)))
     const work: { paper: StoredPaper; missing: PreparedChunk[] }[] = []
     for (const paper of toWrite) {
       const missing = (prepared.get(paper.id) ?? []).filter((c) => !vectors.has(c.chunk.hash))

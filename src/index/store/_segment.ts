@@ -2,8 +2,8 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import { link, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
-import { paperYear, type Paper } from '../../corpus/index.js'
-import { tokenize } from '../../retrieve/tokenize.js'
+import { normaliseTitle, paperYear, type Paper } from '../../corpus/index.js'
+import { termFrequencies } from '../../retrieve/keyword.js'
 import type { StoredChunk } from './_contract.js'
 import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
 
@@ -15,7 +15,9 @@ import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
  *   seg-000004.chunks.jsonl  the chunks in label order; each paper's first carries a second copy of its record
  *   seg-000004.meta.bin      what open needs, so it parses no JSON of records and tokenizes nothing:
  *                            ids, content hashes, years, sources, line offsets, BM25 postings and
- *                            lengths of papers and chunks, chunk → paper rows, chunk hashes
+ *                            lengths of papers and chunks, chunk → paper rows, chunk hashes, and a
+ *                            hash of each normalised title (an ingest's duplicate check reads only
+ *                            the records whose title hash matches)
  *   seg-000004.hnsw          hnswlib's graph of the segment's chunk vectors, label = chunk row
  *
  * Rows are never renumbered: a replaced or removed paper stays in its segment and is listed as dead
@@ -77,8 +79,21 @@ const ARRAYS = [
   'chunkPaper',
   'chunkIndex',
   'chunkLengths',
+  // Added after the first segments were written: absent from their headers (then undefined).
+  'titleHashes',
+  /** Occurrences of each chunk term in each chunk of its posting list (chunk BM25 without tokenizing). */
+  'chunkPostingTf',
 ] as const
 type ArrayName = (typeof ARRAYS)[number]
+const OPTIONAL_ARRAYS: ReadonlySet<ArrayName> = new Set(['titleHashes', 'chunkPostingTf'])
+
+/** 32-bit FNV-1a of a normalised title, as stored in `titleHashes`. */
+export function titleHash(title: string): number {
+  const key = normaliseTitle(title)
+  let h = 0x811c9dc5
+  for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193)
+  return h | 0
+}
 
 /** The parsed meta.bin of a segment: everything but the texts and the vectors. */
 export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chunkTerms'> {
@@ -86,7 +101,7 @@ export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chun
   chunkTerms: Map<string, number>
   termList: string[]
   chunkTermList: string[]
-  arrays: Record<ArrayName, Int32Array>
+  arrays: Record<Exclude<ArrayName, 'titleHashes' | 'chunkPostingTf'>, Int32Array> & { titleHashes?: Int32Array; chunkPostingTf?: Int32Array }
   /** sha256 of each chunk's embedded text, 32 bytes a chunk. */
   hashes: Buffer
 }
@@ -94,20 +109,14 @@ export interface SegmentMeta extends Omit<MetaHeader, 'arrays' | 'terms' | 'chun
 export const sourceFile = (source: string): string => source.replace(/:\d+$/, '')
 
 /** BM25 document of a paper: the title counted twice, then the plain abstract. */
-export function paperTerms(paper: Pick<StoredPaperLike, 'title' | 'plainAbstract'>): { tf: Map<string, number>; length: number } {
-  const tf = new Map<string, number>()
-  let length = 0
-  for (const [text, weight] of [
-    [paper.title, 2],
-    [paper.plainAbstract, 1],
-  ] as const) {
-    for (const term of tokenize(text)) {
-      tf.set(term, (tf.get(term) ?? 0) + weight)
-      length += weight
-    }
-  }
-  return { tf, length }
-}
+export const paperTerms = (paper: Pick<StoredPaperLike, 'title' | 'plainAbstract'>): { tf: Map<string, number>; length: number } =>
+  termFrequencies([
+    { text: paper.title, weight: 2 },
+    { text: paper.plainAbstract, weight: 1 },
+  ])
+
+/** BM25 counts of a chunk's passage. */
+const chunkTerms = (text: string): { tf: Map<string, number>; length: number } => termFrequencies([{ text, weight: 1 }])
 
 /**
  * Accumulates the rows of one segment in memory (a new segment, or the newest one being extended)
@@ -126,8 +135,9 @@ export class SegmentBuilder {
   }
   private readonly sourceIndex = new Map<string, number>()
   private readonly postings = new Map<string, { docs: number[]; tfs: number[] }>()
-  private readonly chunkPostings = new Map<string, number[]>()
-  private readonly ints: Record<'paperLengths' | 'chunkPaper' | 'chunkIndex' | 'chunkLengths' | 'paperOffsets' | 'chunkOffsets' | 'paperChunkStart', number[]> = {
+  private readonly chunkPostings = new Map<string, { docs: number[]; tfs: number[] }>()
+  private readonly ints: Record<'paperLengths' | 'chunkPaper' | 'chunkIndex' | 'chunkLengths' | 'paperOffsets' | 'chunkOffsets' | 'paperChunkStart' | 'titleHashes', number[]> = {
+    titleHashes: [],
     paperLengths: [],
     chunkPaper: [],
     chunkIndex: [],
@@ -174,8 +184,17 @@ export class SegmentBuilder {
       b.postings.set(term, { docs: Array.from(a.postingDoc.subarray(from, to)), tfs: Array.from(a.postingTf.subarray(from, to)) })
     }
     for (const [term, t] of meta.chunkTerms) {
-      b.chunkPostings.set(term, Array.from(a.chunkPostingDoc.subarray(a.chunkPostingStart[t] ?? 0, a.chunkPostingStart[t + 1] ?? 0)))
+      const from = a.chunkPostingStart[t] ?? 0
+      const to = a.chunkPostingStart[t + 1] ?? 0
+      b.chunkPostings.set(term, { docs: Array.from(a.chunkPostingDoc.subarray(from, to)), tfs: a.chunkPostingTf ? Array.from(a.chunkPostingTf.subarray(from, to)) : [] })
     }
+    if (!a.chunkPostingTf) {
+      // A segment written before chunk term counts were stored: counted once from its texts (at most EXTEND_BELOW chunks).
+      const counts = Array.from({ length: meta.chunks }, (_, c) => chunkTerms((JSON.parse(lineOf(chunks, a.chunkOffsets, c)) as { text: string }).text).tf)
+      for (const [term, list] of b.chunkPostings) list.tfs = list.docs.map((c) => counts[c]?.get(term) ?? 0)
+    }
+    if (a.titleHashes) b.ints.titleHashes.push(...a.titleHashes)
+    else for (let row = 0; row < meta.papers; row++) b.ints.titleHashes.push(titleHash((JSON.parse(lineOf(papers, a.paperOffsets, row)) as { title: string }).title))
     b.ints.paperLengths.push(...a.paperLengths)
     b.ints.chunkPaper.push(...a.chunkPaper)
     b.ints.chunkIndex.push(...a.chunkIndex)
@@ -209,6 +228,7 @@ export class SegmentBuilder {
     this.header.ids.push(paper.id)
     this.header.contentHashes.push(paper.contentHash)
     this.header.years.push(paperYear(paper) ?? null)
+    this.ints.titleHashes.push(titleHash(paper.title))
     const sources: number[] = []
     for (const file of new Set(paper.sources.map(sourceFile))) {
       let s = this.sourceIndex.get(file)
@@ -238,12 +258,13 @@ export class SegmentBuilder {
       this.ints.chunkOffsets.push((this.ints.chunkOffsets.at(-1) ?? 0) + cline.length)
       this.ints.chunkPaper.push(r)
       this.ints.chunkIndex.push(chunk.index)
-      const terms = tokenize(chunk.text)
-      this.ints.chunkLengths.push(terms.length)
-      for (const term of new Set(terms)) {
+      const { tf: counts, length: chunkLength } = chunkTerms(chunk.text)
+      this.ints.chunkLengths.push(chunkLength)
+      for (const [term, count] of counts) {
         let list = this.chunkPostings.get(term)
-        if (!list) this.chunkPostings.set(term, (list = []))
-        list.push(label)
+        if (!list) this.chunkPostings.set(term, (list = { docs: [], tfs: [] }))
+        list.docs.push(label)
+        list.tfs.push(count)
       }
       this.hashes.push(Buffer.from(chunk.hash, 'hex'))
     }
@@ -287,8 +308,13 @@ export class SegmentBuilder {
     }
     const chunkPostingStart = [0]
     const chunkPostingDoc: number[] = []
+    const chunkPostingTf: number[] = []
     for (const term of chunkTerms) {
-      for (const c of this.chunkPostings.get(term)!) chunkPostingDoc.push(c)
+      const list = this.chunkPostings.get(term)!
+      for (let i = 0; i < list.docs.length; i++) {
+        chunkPostingDoc.push(list.docs[i]!)
+        chunkPostingTf.push(list.tfs[i]!)
+      }
       chunkPostingStart.push(chunkPostingDoc.length)
     }
     const arrays: Record<ArrayName, number[]> = {
@@ -304,6 +330,8 @@ export class SegmentBuilder {
       chunkPaper: this.ints.chunkPaper,
       chunkIndex: this.ints.chunkIndex,
       chunkLengths: this.ints.chunkLengths,
+      titleHashes: this.ints.titleHashes,
+      chunkPostingTf,
     }
     const header: MetaHeader = {
       format: 'askpapers-segment-1',
@@ -336,15 +364,22 @@ export function decodeMeta(data: Buffer): SegmentMeta {
     throw new Error('has an unreadable header')
   }
   if (header.format !== 'askpapers-segment-1') throw new Error('is not a segment index')
-  // Copied into an aligned buffer: Int32Array views need 4-byte alignment.
+  // Views on the file's bytes (no copy: at 100 k papers the copies cost 200 MB and their page faults);
+  // copied only when the buffer is not 4-byte aligned, as Int32Array views need.
   let offset = 4 + headerLength
-  const arrays = {} as Record<ArrayName, Int32Array>
+  const arrays = {} as SegmentMeta['arrays']
   for (const name of ARRAYS) {
     const n = header.arrays[name]
+    if (n === undefined && OPTIONAL_ARRAYS.has(name)) continue
     if (!Number.isInteger(n) || offset + 4 * n > data.length) throw new Error('is truncated')
-    const copy = new Int32Array(n)
-    new Uint8Array(copy.buffer).set(data.subarray(offset, offset + 4 * n))
-    arrays[name] = copy
+    const at = data.byteOffset + offset
+    let view: Int32Array
+    if (at % 4 === 0) view = new Int32Array(data.buffer, at, n)
+    else {
+      view = new Int32Array(n)
+      new Uint8Array(view.buffer).set(data.subarray(offset, offset + 4 * n))
+    }
+    arrays[name] = view
     offset += 4 * n
   }
   const hashes = data.subarray(offset)
@@ -356,7 +391,9 @@ export function decodeMeta(data: Buffer): SegmentMeta {
     arrays.chunkPaper.length !== header.chunks ||
     arrays.chunkOffsets.length !== header.chunks + 1 ||
     arrays.postingStart.length !== header.terms.length + 1 ||
-    arrays.chunkPostingStart.length !== header.chunkTerms.length + 1
+    arrays.chunkPostingStart.length !== header.chunkTerms.length + 1 ||
+    (arrays.titleHashes !== undefined && arrays.titleHashes.length !== header.papers) ||
+    (arrays.chunkPostingTf !== undefined && arrays.chunkPostingTf.length !== arrays.chunkPostingDoc.length)
   ) {
     throw new Error('has inconsistent counts')
   }
@@ -368,6 +405,9 @@ export function decodeMeta(data: Buffer): SegmentMeta {
   return { ...rest, terms, chunkTerms, termList, chunkTermList, arrays, hashes }
 }
 
+/** Line `row` of a JSONL buffer, by its offsets. */
+const lineOf = (data: Buffer, offsets: Int32Array, row: number): string => data.subarray(offsets[row] ?? 0, offsets[row + 1] ?? 0).toString('utf8')
+
 /** Reads byte ranges of a file through a descriptor kept open: an unlinked generation stays readable. */
 export class LineReader {
   private fd: number | undefined
@@ -377,6 +417,10 @@ export class LineReader {
   }
 
   read(from: number, to: number): string {
+    return this.bytes(from, to).toString('utf8')
+  }
+
+  bytes(from: number, to: number): Buffer {
     if (this.fd === undefined) this.fd = openSync(this.path, 'r')
     const buf = Buffer.alloc(to - from)
     let done = 0
@@ -385,7 +429,7 @@ export class LineReader {
       if (n === 0) throw new Error(`${this.path} ends before byte ${to}`)
       done += n
     }
-    return buf.toString('utf8')
+    return buf
   }
 
   close(): void {
