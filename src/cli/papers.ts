@@ -87,7 +87,7 @@ const remove = defineCommand({
   async run({ args }) {
     const ids = [...new Set(args._.map(String))]
     if (ids.length === 0) throw new AppError('BAD_INPUT', 'Which papers? Pass their ids: askpapers papers remove ID... (askpapers papers list shows the ids).', { field: 'id' })
-    return withEngine(args, async (engine) => {
+    await withEngine(args, async (engine) => {
       const papers = known(engine, ids)
       const listing = papers.map((p) => `  ${sanitize(p.id)}  ${sanitize(truncate(p.title, 100))}`).join('\n')
       const what = `${papers.length} paper${papers.length === 1 ? '' : 's'}`
@@ -97,7 +97,10 @@ const remove = defineCommand({
         }
         if (!(await confirm(`Remove ${what} from ${engine.location}?\n${listing}\n[y/N] `))) {
           process.stderr.write('Nothing removed.\n')
-          return 1
+          // The documented exit code of a declined removal (no error). Set here, not returned as
+          // the other commands do, because citty drops the result of a subcommand's run.
+          process.exitCode = 1
+          return
         }
       }
       const { removed, papers: left } = await engine.remove(ids, lockOptions(args))
