@@ -1,4 +1,4 @@
 #!/usr/bin/env node
-import { runCli } from '../dist/cli/main.js'
+import { runCli } from '../dist/cli/index.js'
 
 await runCli(process.argv.slice(2))

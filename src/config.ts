@@ -1,12 +1,16 @@
+import { createRequire } from 'node:module'
 import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { AppError } from './errors.js'
-import { DEFAULT_CHUNKING } from './index/chunk.js'
+import { DEFAULT_CHUNKING } from './index/index.js'
 import { parseStoreUrl, type StoreTarget } from './index/postgres/index.js'
-import { tokenize } from './retrieve/tokenize.js'
+import { tokenize } from './retrieve/index.js'
 
 const DEFAULT_PROMPTS_DIR = fileURLToPath(new URL('../prompts', import.meta.url))
+
+/** askpapers' version, from package.json (one level above both src/ and dist/): the CLI, /openapi.json and MCP report it. */
+export const VERSION: string = (createRequire(import.meta.url)('../package.json') as { version: string }).version
 
 /** Longest question we accept anywhere (CLI and HTTP). */
 export const MAX_QUESTION_CHARS = 4000

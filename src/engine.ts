@@ -1,16 +1,11 @@
 import { defaultSeedDir, formatProblem, loadPapers, type MergeConflict, type ParseProblem } from './corpus/index.js'
 import type { Config } from './config.js'
 import { AppError } from './errors.js'
-import { DEFAULT_CHUNKING, type ChunkOptions } from './index/chunk.js'
+import { DEFAULT_CHUNKING, ingestPapers, PaperIndex, type ChunkOptions, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/index.js'
 import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
-import { ingestPapers, PaperIndex, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/store.js'
 import { PostgresStore, PostgresView } from './index/postgres/index.js'
-import { Answerer } from './answer/answer.js'
-import { everydaySimilarity, loadEverydayQuestions } from './answer/everyday.js'
-import { loadPrompts, type Prompts } from './answer/prompts.js'
-import { createChatProvider, type ChatProvider } from './answer/providers.js'
-import { calibrateFusion, type FusionCalibration } from './retrieve/calibrate.js'
-import { DEFAULT_FUSION, Retriever, type FusionOptions } from './retrieve/hybrid.js'
+import { Answerer, everydaySimilarity, loadEverydayQuestions, loadPrompts, createChatProvider, type Prompts, type ChatProvider, type LlmConfig } from './answer/index.js'
+import { calibrateFusion, DEFAULT_FUSION, Retriever, type FusionCalibration, type FusionOptions } from './retrieve/index.js'
 
 export interface IngestSummary extends IngestCounts, IngestDetails {
   /** Papers in the index after the ingest. */
@@ -251,19 +246,9 @@ export class Engine {
 
   /** The configured chat model, or undefined for the offline answerer. */
   provider(): ChatProvider | undefined {
-    const c = this.config
-    if (c.llm === 'none') return undefined
-    this.providerCache ??=
-      c.llm === 'ollama'
-        ? createChatProvider({ provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs, contextTokens: c.llmContext })
-        : createChatProvider({
-            provider: 'openai',
-            apiKey: c.openaiApiKey ?? '',
-            model: c.llmModel,
-            timeoutMs: c.timeoutMs,
-            contextTokens: c.llmContext,
-            ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}),
-          })
+    const llm = llmConfig(this.config)
+    if (!llm) return undefined
+    this.providerCache ??= createChatProvider(llm)
     return this.providerCache
   }
 
@@ -318,6 +303,25 @@ export class Engine {
 const CALIBRATION_NOTE = 'fusion-calibration'
 const EVERYDAY_NOTE = 'everyday-questions'
 const MIN_PAPERS_FOR_EVERYDAY = 20
+
+/** The chat model this configuration names (undefined: the offline answerer); beside `embedderConfig`, the other switch on a provider. */
+export function llmConfig(c: Config): LlmConfig | undefined {
+  switch (c.llm) {
+    case 'none':
+      return undefined
+    case 'ollama':
+      return { provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs, contextTokens: c.llmContext }
+    case 'openai':
+      return {
+        provider: 'openai',
+        apiKey: c.openaiApiKey ?? '',
+        model: c.llmModel,
+        timeoutMs: c.timeoutMs,
+        contextTokens: c.llmContext,
+        ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}),
+      }
+  }
+}
 
 export function embedderConfig(config: Config): EmbedderConfig {
   switch (config.embedder) {

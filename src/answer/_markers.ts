@@ -55,6 +55,13 @@ const ITEM = String.raw`\d+(?:${SPACE}[-–—]${SPACE}\d+)?`
 export const CANONICAL_SOURCE = String.raw`\[${SPACE}${ITEM}(?:${SPACE}[,;]${SPACE}${ITEM})*${SPACE}\]`
 const CANONICAL = new RegExp(`^${CANONICAL_SOURCE}$`)
 
+/**
+ * Citation-shaped brackets at the start of a text ("[2]", "[1, 3-5]", "[1][2]"), for the sentence
+ * splitter: loose on purpose, because an invalid marker such as "[99]" must stay with its sentence
+ * too, so the caller can report it there.
+ */
+export const LOOSE_MARKER_RUN = /^(?:\[[ \t]*\d+(?:[ \t]*[-–—,;][ \t]*\d+)*[ \t]*\][ \t]*)+/
+
 const LABEL_WORDS = ['paper', 'source', 'doc', 'document', 'abstract', 'ref', 'reference']
 // "Paper ", "Refs. ", "Source: ", "Doc #": a word before the number.
 const LABEL = String.raw`(?:(?:${LABEL_WORDS.join('|')})s?[.:]?${SPACE}#?${SPACE})`

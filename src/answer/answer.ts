@@ -1,6 +1,5 @@
 import { citationFields, paperLink, type CitationFields, type PaperLink } from '../corpus/index.js'
-import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import type { PaperFilter } from '../retrieve/filter.js'
+import type { Retriever, SearchHit, PaperFilter } from '../retrieve/index.js'
 import {
   ABSTENTION_SENTENCE,
   createCitationRewriter,

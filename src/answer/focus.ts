@@ -1,5 +1,5 @@
 import { stemmer } from 'stemmer'
-import { termSet, tokenize } from '../retrieve/tokenize.js'
+import { termSet, tokenize } from '../retrieve/index.js'
 
 /**
  * What a question asks for, beyond its topic: a number ("how many GPUs"), an attribute ("which

@@ -1,6 +1,5 @@
-import type { StoredChunk, TermStats } from '../index/store.js'
-import type { SearchHit } from '../retrieve/hybrid.js'
-import { termSet, tokenize } from '../retrieve/tokenize.js'
+import type { StoredChunk, TermStats } from '../index/index.js'
+import { weightedCoverage, termSet, tokenize, type SearchHit } from '../retrieve/index.js'
 import { answersFocus, isName, isSpecific, questionFocus, type QuestionFocus } from './focus.js'
 import { splitSentences } from './sentences.js'
 
@@ -273,16 +272,6 @@ function rhetoric(sentence: string, position: number): number {
 
 function termWeights(question: string, stats: TermStats): Map<string, number> {
   return new Map([...termSet(question)].map((t) => [t, stats.idf(t)]))
-}
-
-function weightedCoverage(weights: Map<string, number>, terms: Set<string>): number {
-  let total = 0
-  let found = 0
-  for (const [term, w] of weights) {
-    total += w
-    if (terms.has(term)) found += w
-  }
-  return total > 0 ? found / total : 0
 }
 
 function jaccard(a: Set<string>, b: Set<string>): number {

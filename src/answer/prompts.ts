@@ -46,9 +46,13 @@ export interface PromptPaper {
  * like the fence's own tags is defused so an abstract cannot close the fence and speak as the user.
  */
 export function formatPapers(papers: PromptPaper[]): string {
-  return papers.map((p, i) => `[${i + 1}] Title: ${defuse(p.title)}\n${defuse(p.text)}`).join('\n\n')
+  return papers.map((p, i) => `[${i + 1}] Title: ${defuseFence(p.title)}\n${defuseFence(p.text)}`).join('\n\n')
 }
 
-function defuse(text: string): string {
+/**
+ * Untrusted text (an abstract, a chat turn) put inside a prompt's fence: anything that looks like
+ * the fences' own tags (`<papers>`, `<conversation>`) becomes ‹papers›, so it cannot close the fence.
+ */
+export function defuseFence(text: string): string {
   return text.replace(/<\s*(\/?)\s*(papers?|conversation)\b[^>]*>/gi, '‹$1$2›')
 }

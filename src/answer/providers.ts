@@ -5,9 +5,18 @@ import { ChatOllama } from '@langchain/ollama'
 import { ChatOpenAI } from '@langchain/openai'
 import { AppError, type ErrorCode } from '../errors.js'
 import { createThinkingFilter } from './_thinking.js'
-import { describeOllamaError } from '../index/embedders/_ollama.js'
-import { OPENAI_BASE_URL, describeOpenAIError } from '../index/embedders/_openai.js'
-import { httpStatus, isTimeout, retryOnlyTransient, rootCause, serverMessage } from '../index/embedders/_remote.js'
+import {
+  baseUrlOf,
+  capitalise,
+  describeOllamaChatError,
+  describeOpenAIChatError,
+  isTimeout,
+  modelError,
+  OPENAI_BASE_URL,
+  openAIClientFields,
+  reachable,
+  rootCause,
+} from '../remote/index.js'
 
 export type LlmConfig =
   | { provider: 'ollama'; host: string; model: string; timeoutMs: number; contextTokens?: number | undefined }
@@ -127,7 +136,7 @@ interface Endpoint {
 }
 
 function createOllamaProvider({ host, model, timeoutMs, contextTokens }: Extract<LlmConfig, { provider: 'ollama' }>): ChatProvider {
-  const baseUrl = host.replace(/\/+$/, '')
+  const baseUrl = baseUrlOf(host)
   // ChatOllama hands no signal to ollama-js, which has no timeout: the call's signal reaches the
   // request through this fetch, so a timeout or Ctrl-C really closes the connection.
   const chatWith = (numCtx?: number, { temperature = 0, topP, maxTokens }: Sampling = {}): ChatOllama =>
@@ -173,7 +182,7 @@ function createOllamaProvider({ host, model, timeoutMs, contextTokens }: Extract
       yield* streamText(chat, endpoint, messages, options, numCtx)
     },
     contextWindow,
-    ping: () => reachable(`${baseUrl}/api/version`),
+    ping: () => reachable(`${baseUrl}/api/version`, {}, PING_TIMEOUT_MS),
   }
 }
 
@@ -206,21 +215,16 @@ async function ollamaContext(baseUrl: string, model: string): Promise<number | u
 }
 
 function createOpenAIProvider({ apiKey, baseURL = OPENAI_BASE_URL, model, timeoutMs, contextTokens }: Extract<LlmConfig, { provider: 'openai' }>): ChatProvider {
-  const url = baseURL.replace(/\/+$/, '')
+  const url = baseUrlOf(baseURL)
   const chatWith = ({ temperature = 0, topP, maxTokens }: Sampling = {}): ChatOpenAI =>
     new ChatOpenAI({
-      apiKey,
+      // The timeout bounds the wait for response headers when `model` is used directly; stream()
+      // bounds the whole reply. One retry, and only for 429 and 5xx.
+      ...openAIClientFields({ apiKey, baseURL: url, timeoutMs, maxRetries: 1 }),
       model,
       temperature,
       ...(topP !== undefined ? { topP } : {}),
       ...(maxTokens !== undefined ? { maxTokens } : {}),
-      // Bounds the wait for response headers when `model` is used directly; stream() bounds the whole reply.
-      timeout: timeoutMs,
-      // One retry, and only for 429 and 5xx: anything else will not fix itself.
-      maxRetries: 1,
-      onFailedAttempt: retryOnlyTransient,
-      // An explicit baseURL also keeps the client from reading OPENAI_BASE_URL itself.
-      configuration: { baseURL: url },
     })
   const chat = chatWith()
   // Clients for other sampling settings, made on first use (ChatOpenAI takes them at construction).
@@ -244,7 +248,7 @@ function createOpenAIProvider({ apiKey, baseURL = OPENAI_BASE_URL, model, timeou
     stream: (messages, options) => streamText(clientFor(options?.sampling), endpoint, messages, options),
     // The wire format has no way to ask; a local server's window must be configured.
     contextWindow: () => Promise.resolve(contextTokens ? { tokens: contextTokens, source: 'ASKPAPERS_LLM_CONTEXT' } : undefined),
-    ping: () => reachable(`${url}/models`, { authorization: `Bearer ${apiKey}` }),
+    ping: () => reachable(`${url}/models`, { authorization: `Bearer ${apiKey}` }, PING_TIMEOUT_MS),
   }
 }
 
@@ -322,55 +326,6 @@ function describeFailure(error: unknown, { where, model, timeoutMs, describe }: 
   return error instanceof AppError ? error : describe(error)
 }
 
-/**
- * The message of an error the server sent inside a 200 stream — Ollama's `{"error": "CUDA error: out
- * of memory"}` line (ollama-js throws it as a plain Error), or an OpenAI-style `data: {"error": {…}}`
- * event (an APIError without status) — as opposed to a dropped connection.
- */
-function modelError(error: unknown): string | undefined {
-  if (!(error instanceof Error) || httpStatus(error) !== undefined || isTimeout(error)) return undefined
-  if (error.name === 'Error' && error.cause === undefined) return error.message
-  if ('error' in error && (error as { error?: unknown }).error !== undefined) return serverMessage(error)
-  return undefined
-}
-
-function describeOllamaChatError(error: unknown, where: { host: string; model: string; timeoutMs: number }): AppError {
-  // ollama-js turns an `{"error": ...}` line in a 200 stream into a plain Error: the server
-  // answered, so "cannot reach" would mislead.
-  if (httpStatus(error) === undefined && error instanceof Error && error.name === 'Error' && error.cause === undefined) {
-    return new AppError('PROVIDER_UNAVAILABLE', `Ollama at ${where.host} (model ${where.model}) failed: ${error.message}`, { cause: error })
-  }
-  return describeOllamaError(error, where)
-}
-
-function describeOpenAIChatError(error: unknown, { baseURL, model, timeoutMs }: { baseURL: string; model: string; timeoutMs: number }): AppError {
-  const status = httpStatus(error)
-  const where = `the OpenAI-compatible endpoint at ${baseURL}`
-  const reported = modelError(error)
-  if (reported !== undefined && status === undefined && typeof (error as { error?: unknown }).error === 'object') {
-    return new AppError('PROVIDER_UNAVAILABLE', `${capitalise(where)} (model ${model}) failed: ${reported}`, { cause: error })
-  }
-  if (status === undefined && !isTimeout(error)) {
-    return new AppError('PROVIDER_UNAVAILABLE', `Cannot reach ${where} (model ${model}): is the server running, and the base URL right? (${rootCause(error)})`, {
-      cause: error,
-    })
-  }
-  if (status === 401 || status === 403) {
-    return new AppError('CONFIG', `${capitalise(where)} rejected the API key (HTTP ${status}): set OPENAI_API_KEY to a valid key for ${baseURL}.`, {
-      cause: error,
-      field: 'OPENAI_API_KEY',
-    })
-  }
-  if (status === 404) {
-    return new AppError(
-      'MODEL_MISSING',
-      `${capitalise(where)} has no chat model "${model}" (HTTP 404: ${serverMessage(error)}): check the model name, and that the base URL ends in /v1.`,
-      { cause: error },
-    )
-  }
-  return describeOpenAIError(error, { baseURL, model, timeoutMs })
-}
-
 /** The signal of the `stream()` call in progress, for the fetch that ChatOllama makes. */
 const callSignal = new AsyncLocalStorage<AbortSignal>()
 
@@ -379,16 +334,6 @@ function signalledFetch(timeoutMs: number): typeof fetch {
   return (input, init = {}) => {
     const outer = callSignal.getStore() ?? AbortSignal.timeout(timeoutMs)
     return fetch(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, outer]) : outer })
-  }
-}
-
-async function reachable(url: string, headers: Record<string, string> = {}): Promise<boolean> {
-  try {
-    const response = await fetch(url, { headers, signal: AbortSignal.timeout(PING_TIMEOUT_MS) })
-    await response.body?.cancel()
-    return response.ok
-  } catch {
-    return false
   }
 }
 
@@ -408,4 +353,3 @@ function abortError(signal: AbortSignal, cause?: unknown): Error {
   return error
 }
 
-const capitalise = (text: string): string => text.charAt(0).toUpperCase() + text.slice(1)

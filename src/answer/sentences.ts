@@ -1,3 +1,5 @@
+import { LOOSE_MARKER_RUN } from './_markers.js'
+
 /**
  * Splits scientific English into sentences: one per element, whitespace collapsed and trimmed.
  *
@@ -25,9 +27,6 @@ const ABBREVIATIONS = new Set(
 )
 
 const LIST_ITEM = /^\s*(?:[-*+•]|\d{1,3}[.)])\s+/
-// Citation-shaped brackets ("[2]", "[1, 3-5]", "[1][2]"): loose on purpose, because an invalid
-// marker such as "[99]" must stay with its sentence too, so the caller can report it there.
-const MARKER_RUN = /^(?:\[[ \t]*\d+(?:[ \t]*[-–—,;][ \t]*\d+)*[ \t]*\][ \t]*)+/
 const CLOSERS = new Set(['"', "'", '”', '’', '»', ')'])
 
 /** Paragraphs, list items and headings (lines): the units a sentence never crosses. */
@@ -68,7 +67,7 @@ function splitBlock(block: string): string[] {
 
     let next = end
     while (/\s/.test(block[next] ?? '')) next++
-    const markers = MARKER_RUN.exec(block.slice(next))
+    const markers = LOOSE_MARKER_RUN.exec(block.slice(next))
     if (markers !== null) {
       end = next + markers[0].trimEnd().length
       next += markers[0].length

@@ -1,11 +1,8 @@
 import { stemmer } from 'stemmer'
-import type { Reference } from '../answer/citations.js'
-import { isName } from '../answer/focus.js'
-import type { Prompts } from '../answer/prompts.js'
-import { StreamInterruptedError, type ChatProvider } from '../answer/providers.js'
+import { isName, defuseFence, StreamInterruptedError, type Reference, type Prompts, type ChatProvider } from '../answer/index.js'
 import { MAX_QUESTION_CHARS } from '../config.js'
 import { isAppError } from '../errors.js'
-import { termSet } from '../retrieve/tokenize.js'
+import { termSet } from '../retrieve/index.js'
 import type { ChatTurn } from './_types.js'
 
 /** Names carried over as the subject, at most ("QLoRA and LoRA"). */
@@ -441,7 +438,7 @@ function cleanRewrite(text: string): string {
 export function formatHistory(turns: readonly ChatTurn[], maxChars: number): string {
   const blocks = turns.map((t) => {
     const cited = t.references.map((r) => `[${r.n}] ${r.title}`).join('; ')
-    return defuse(`User: ${t.message}\nAssistant: ${t.answer}${cited ? `\nCited papers: ${cited}` : ''}`)
+    return defuseFence(`User: ${t.message}\nAssistant: ${t.answer}${cited ? `\nCited papers: ${cited}` : ''}`)
   })
   const kept: string[] = []
   let size = 0
@@ -451,8 +448,4 @@ export function formatHistory(turns: readonly ChatTurn[], maxChars: number): str
     size += block.length + 2
   }
   return kept.join('\n\n')
-}
-
-function defuse(text: string): string {
-  return text.replace(/<\s*(\/?)\s*(conversation|papers?)\b[^>]*>/gi, '‹$1$2›')
 }

@@ -1,10 +1,7 @@
-import type { Answerer } from '../answer/answer.js'
-import type { Prompts } from '../answer/prompts.js'
-import type { ChatProvider, Sampling } from '../answer/providers.js'
+import type { Answerer, Prompts, ChatProvider, Sampling } from '../answer/index.js'
 import { checkQuestionText } from '../config.js'
 import { AppError } from '../errors.js'
-import type { SearchHit } from '../retrieve/hybrid.js'
-import type { PaperFilter } from '../retrieve/filter.js'
+import type { SearchHit, PaperFilter } from '../retrieve/index.js'
 import { condenseOffline, condenseWithModel, CondenseFailure } from './_condense.js'
 import type { ChatTurn, ChatTurnResult, CondensedBy, SessionData } from './_types.js'
 
@@ -45,6 +42,17 @@ export interface SendOptions {
 }
 
 /**
+ * A message sent while the conversation is still answering the previous one: the one busy guard,
+ * which the HTTP API reports as 409 SESSION_BUSY and a library caller sees as BAD_INPUT.
+ */
+export class SessionBusyError extends AppError {
+  constructor() {
+    super('BAD_INPUT', 'This conversation is still answering the previous message; wait for it, then send the next.', { field: 'message' })
+    this.name = 'SessionBusyError'
+  }
+}
+
+/**
  * A conversation: each message is rewritten as a standalone question from the bounded history,
  * answered with citations, and remembered. One message at a time; a cancelled one leaves no trace.
  */
@@ -54,7 +62,7 @@ export class ChatSession {
   private readonly maxChars: number
   private readonly condenseTimeoutMs: number
   private readonly now: () => Date
-  private busy = false
+  private answering = false
 
   constructor(
     private readonly deps: ChatSessionDeps,
@@ -67,14 +75,19 @@ export class ChatSession {
     this.history = bound(turns.map(copyTurn), maxTurns, maxChars)
   }
 
+  /** A message is being answered: another sent now fails with SessionBusyError. */
+  get busy(): boolean {
+    return this.answering
+  }
+
   get turns(): readonly ChatTurn[] {
     return this.history
   }
 
   async send(message: string, { signal, k, filter, onToken, onRetrieval, onStandalone, sampling }: SendOptions = {}): Promise<ChatTurnResult> {
     const text = checkQuestionText(message, 'message')
-    if (this.busy) throw new AppError('BAD_INPUT', 'This session is still answering the previous message: wait for it, or cancel it, first.', { field: 'message' })
-    this.busy = true
+    if (this.answering) throw new SessionBusyError()
+    this.answering = true
     try {
       signal?.throwIfAborted()
       const { standalone, condensedBy, warning } = await this.condense(text, signal)
@@ -101,7 +114,7 @@ export class ChatSession {
       this.history = bound([...this.history, turn], this.maxTurns, this.maxChars)
       return { ...result, question: text, standalone, condensedBy, ...(warning ? { condenseWarning: warning } : {}) }
     } finally {
-      this.busy = false
+      this.answering = false
     }
   }
 

@@ -1,5 +1,4 @@
-import type { AnswerResult } from '../answer/answer.js'
-import type { Reference } from '../answer/citations.js'
+import type { AnswerResult, Reference } from '../answer/index.js'
 
 /** One exchange of a conversation, as kept in the history and in session files. */
 export interface ChatTurn {

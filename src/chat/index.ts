@@ -1,5 +1,5 @@
 export { condenseOffline } from './_condense.js'
-export { ChatSession, type ChatSessionDeps, type ChatSessionOptions, type SendOptions } from './_session.js'
+export { ChatSession, SessionBusyError, type ChatSessionDeps, type ChatSessionOptions, type SendOptions } from './_session.js'
 export { SessionStore } from './_store.js'
 export { transcriptMarkdown } from './_transcript.js'
 export type { ChatTurn, ChatTurnResult, CondensedBy, SessionData } from './_types.js'

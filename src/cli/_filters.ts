@@ -1,5 +1,5 @@
 import type { Engine } from '../engine.js'
-import { buildFilter, filterPapers, type PaperFilter } from '../retrieve/filter.js'
+import { buildFilter, filterPapers, type PaperFilter } from '../retrieve/index.js'
 
 /** Flags that restrict search, ask, chat and `papers list` to some papers. */
 export const filterArgs = {

@@ -1,6 +1,4 @@
-import type { AnswerResult } from '../answer/answer.js'
-import { thirdPerson } from '../answer/offline.js'
-import { splitSentences } from '../answer/sentences.js'
+import { thirdPerson, splitSentences, type AnswerResult } from '../answer/index.js'
 import { authorLine, linkLabel, paperLink, paperYear, type Citable } from '../corpus/index.js'
 
 const wrap = (on: boolean, code: string) => (s: string): string => (on ? `\u001b[${code}m${s}\u001b[0m` : s)

@@ -1,7 +1,7 @@
 import { Ollama } from 'ollama'
-import type { ChatProvider } from '../answer/providers.js'
+import type { ChatProvider } from '../answer/index.js'
 import type { Config } from '../config.js'
-import { rootCause } from '../index/embedders/_remote.js'
+import { rootCause } from '../remote/index.js'
 
 /** How long a start-up check may take: a server that is up answers its model list at once. */
 const CHECK_TIMEOUT_MS = 3000

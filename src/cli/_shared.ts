@@ -1,8 +1,8 @@
 import { createInterface } from 'node:readline'
 import { checkSearchableQuestion, K_RANGE_MESSAGE, loadConfig, MAX_K, type Config } from '../config.js'
-import { Engine } from '../engine.js'
+import { createServices, type ServiceRoot } from '../services.js'
 import { AppError, isAppError } from '../errors.js'
-import type { IngestOptions, LockOptions } from '../index/store.js'
+import type { IngestOptions, LockOptions } from '../index/index.js'
 import { progress } from './_progress.js'
 import { sanitize } from './_terminal.js'
 
@@ -29,10 +29,11 @@ export interface IndexFlags {
   model?: string | undefined
 }
 
-export async function openEngine(flags: IndexFlags): Promise<Engine> {
+/** The services over the corpus these flags (and the environment) name: the CLI's one composition root. */
+export async function openServices(flags: IndexFlags): Promise<ServiceRoot> {
   const config = loadConfig(process.env, { dataDir: flags['data-dir'], store: flags.store, embedder: flags.embedder, embedModel: flags['embed-model'], llm: flags.llm, model: flags.model })
   warnInertModels(config, flags)
-  return Engine.open(config)
+  return createServices(config)
 }
 
 /**
@@ -109,17 +110,19 @@ export async function* stdinLines(): AsyncGenerator<string> {
  * long) is reported — as a JSON line under `field` with `--json` — and the run goes on, ending with
  * exit code 2.
  */
-export async function forEachStdinQuestion(json: boolean, field: string, handle: (question: string) => Promise<void>): Promise<void> {
+export async function forEachStdinQuestion(json: boolean, field: string, handle: (question: string) => Promise<void>): Promise<number | undefined> {
+  let exitCode: number | undefined
   for await (const line of stdinLines()) {
     try {
       await handle(checkQuestion(line))
     } catch (error) {
       if (!isAppError(error) || error.code !== 'BAD_INPUT') throw error
-      process.exitCode = 2
+      exitCode = 2
       if (json) printJson({ [field]: line.slice(0, 200), error: { code: error.code, message: error.message } })
       else process.stderr.write(`${error.message}\n`)
     }
   }
+  return exitCode
 }
 
 export function printJson(value: unknown): void {

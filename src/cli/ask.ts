@@ -1,9 +1,9 @@
 import { defineCommand } from 'citty'
-import { toAnswerJson } from '../answer/answer.js'
+import { toAnswerJson } from '../answer/index.js'
 import { CITATION_FORMATS, exportCitations } from '../corpus/index.js'
 import { AppError } from '../errors.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
-import { checkQuestion, forEachStdinQuestion, indexArgs, llmArgs, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, llmArgs, openServices, parseK, printJson, warnNoEffect } from './_shared.js'
 import { forTerminal, TerminalStream, useColor } from './_terminal.js'
 import { ensureIndexed } from './search.js'
 import { formatReferences } from './_format.js'
@@ -26,28 +26,27 @@ export const ask = defineCommand({
     const filter = parseFilterFlags(args, rawArgs)
     if (!args.stdin) checkQuestion(args.question, 'question', 'ask')
     else if (args.question !== undefined) warnNoEffect(`The question "${args.question}"`, 'with --stdin (the questions are read from stdin)')
-    const engine = await openEngine(args)
+    const services = await openServices(args)
     const abort = new AbortController()
     const onSigint = (): void => abort.abort()
     process.once('SIGINT', onSigint)
     try {
-      await ensureIndexed(engine)
-      checkFilter(engine, filter)
-      const answerer = await engine.answerer()
+      await ensureIndexed(services.engine)
+      checkFilter(services.engine, filter)
       const one = async (question: string): Promise<void> => {
         const streaming = format === 'text'
         // Answer text, titles and quotes come from models and files: printed without escape sequences (_terminal.ts).
         const text = new TerminalStream()
-        const result = await answerer.ask(question, { k, filter, signal: abort.signal, ...(streaming ? { onToken: (t: string) => process.stdout.write(text.write(t)) } : {}) })
+        const result = await services.ask(question, { k, filter, signal: abort.signal, ...(streaming ? { onToken: (t: string) => process.stdout.write(text.write(t)) } : {}) })
         if (format === 'json') printJson(toJson(result))
         else if (format === 'text') process.stdout.write(`${text.end()}\n${formatReferences(forTerminal(result), { color: useColor() })}\n`)
         else process.stdout.write(exportCitations([forTerminal(result)], format))
       }
       if (!args.stdin) return await one(checkQuestion(args.question, 'question', 'ask'))
-      await forEachStdinQuestion(format === 'json', 'question', one)
+      return await forEachStdinQuestion(format === 'json', 'question', one)
     } finally {
       process.off('SIGINT', onSigint)
-      await engine.close()
+      await services.close()
     }
   },
 })

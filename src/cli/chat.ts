@@ -4,12 +4,12 @@ import { resolve } from 'node:path'
 import { defineCommand } from 'citty'
 import { citationFields } from '../corpus/index.js'
 import { ChatSession, SessionStore, transcriptMarkdown, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
-import type { Engine } from '../engine.js'
-import type { PaperFilter } from '../retrieve/filter.js'
+import type { StoredPaper } from '../index/index.js'
+import type { PaperFilter } from '../retrieve/index.js'
 import { AppError, isAppError } from '../errors.js'
 import { citedAs, formatReferences, hang } from './_format.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
-import { indexArgs, llmArgs, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { indexArgs, llmArgs, openServices, parseK, warnNoEffect } from './_shared.js'
 import { toJson } from './ask.js'
 import { forTerminal, sanitize, TerminalStream, useColor } from './_terminal.js'
 import { ensureIndexed } from './search.js'
@@ -45,7 +45,8 @@ export const chat = defineCommand({
     const k = parseK(args.k)
     if (args.verbose && args.json) warnNoEffect('--verbose', 'with --json (each JSON line already has the rewritten question, as "standalone")')
     const filter = parseFilterFlags(args, rawArgs)
-    const engine = await openEngine(args)
+    const services = await openServices(args)
+    const { engine } = services
     try {
       const name = args.session
       const store = new SessionStore(engine.config.dataDir)
@@ -53,10 +54,11 @@ export const chat = defineCommand({
       if (saved.warning) process.stderr.write(`askpapers: ${saved.warning}\n`)
       await ensureIndexed(engine)
       checkFilter(engine, filter)
-      const answerer = await engine.answerer()
-      const session = new ChatSession({ answerer, provider: engine.provider(), prompts: await engine.prompts() }, { turns: saved.turns })
+      // Built now, so an index that cannot answer fails before the first prompt.
+      await engine.answerer()
+      const session = await services.chat({ turns: saved.turns })
       const repl = new Repl({
-        engine,
+        papers: services.papers,
         session,
         k,
         filter,
@@ -67,17 +69,18 @@ export const chat = defineCommand({
       })
       if (repl.interactive) {
         const resumed = session.turns.length > 0 ? ` Resumed session "${name}" (${session.turns.length} earlier turn(s)).` : ''
-        process.stdout.write(`askpapers chat: ${engine.index.info().papers} papers, answers by ${answerer.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
+        process.stdout.write(`askpapers chat: ${engine.index.info().papers} papers, answers by ${services.model}.${resumed}\nAsk a question; /help lists the commands, Ctrl-D exits.\n\n`)
       }
-      await repl.run()
+      return await repl.run()
     } finally {
-      await engine.close()
+      await services.close()
     }
   },
 })
 
 interface ReplOptions {
-  engine: Engine
+  /** The papers of the index being answered from (for /sources). */
+  papers: ReadonlyMap<string, StoredPaper>
   session: ChatSession
   k: number
   filter: PaperFilter | undefined
@@ -88,6 +91,15 @@ interface ReplOptions {
   interactive: boolean
   /** Persists the session after each change (with --session). */
   save?: () => Promise<void>
+  /** Where it reads and writes; the process's stdin, stdout and stderr by default. */
+  io?: ReplIo
+}
+
+/** The streams the chat talks through: injected, so it can be driven without a terminal. */
+export interface ReplIo {
+  input: NodeJS.ReadableStream
+  output: NodeJS.WritableStream & { isTTY?: boolean; columns?: number }
+  errors: { write(text: string): unknown }
 }
 
 /** Reads messages and commands, answers them one at a time, and handles Ctrl-C and Ctrl-D. */
@@ -102,18 +114,23 @@ class Repl {
   /** Leave after the current line (double Ctrl-C, or Ctrl-C with piped input). */
   private stopped = false
   private interrupts = 0
+  private exitCode: number | undefined
+
+  private readonly io: ReplIo
 
   constructor(private readonly options: ReplOptions) {
+    this.io = options.io ?? { input: process.stdin, output: process.stdout, errors: process.stderr }
     this.interactive = options.interactive
     this.color = useColor()
-    this.width = process.stdout.isTTY ? Math.min(Math.max(process.stdout.columns || 80, 40), 100) : 80
+    this.width = this.io.output.isTTY ? Math.min(Math.max(this.io.output.columns || 80, 40), 100) : 80
     this.log = [...options.session.turns]
   }
 
-  async run(): Promise<void> {
+  /** Reads until the end of input or /exit; returns the exit code (130 after Ctrl-C on piped input, 2 after a bad line), none for success. */
+  async run(): Promise<number | undefined> {
     const rl = createInterface({
-      input: process.stdin,
-      ...(this.interactive ? { output: process.stdout, prompt: PROMPT, terminal: true, historySize: 200 } : { terminal: false }),
+      input: this.io.input,
+      ...(this.interactive ? { output: this.io.output, prompt: PROMPT, terminal: true, historySize: 200 } : { terminal: false }),
       crlfDelay: Infinity,
     })
     const onInterrupt = (): void => this.interrupt(rl)
@@ -129,17 +146,18 @@ class Repl {
         this.interrupts = 0
         const text = line.trim()
         if (text) {
-          if (!this.interactive && !this.options.json) process.stdout.write(`${PROMPT}${sanitize(text)}\n`)
+          if (!this.interactive && !this.options.json) this.io.output.write(`${PROMPT}${sanitize(text)}\n`)
           if ((await this.handle(text)) === 'exit' || this.stopped) break
         }
         if (this.interactive && !this.closed) rl.prompt()
       }
       // Ctrl-D leaves the cursor after the prompt: end that line before the shell's prompt.
-      if (this.interactive && this.closed && !this.stopped) process.stdout.write('\n')
+      if (this.interactive && this.closed && !this.stopped) this.io.output.write('\n')
     } finally {
       process.off('SIGINT', onInterrupt)
       rl.close()
     }
+    return this.exitCode
   }
 
   /** Ctrl-C: cancel the answer in flight; at the prompt, clear the line, then hint, then leave. */
@@ -148,7 +166,7 @@ class Repl {
       // Piped input has no prompt to return to: stop, as any command does on Ctrl-C.
       this.current?.abort()
       this.stopped = true
-      process.exitCode = 130
+      this.exitCode = 130
       rl.close()
       return
     }
@@ -162,12 +180,12 @@ class Repl {
       return
     }
     if (++this.interrupts >= 2) {
-      process.stdout.write('\n')
+      this.io.output.write('\n')
       this.stopped = true
       rl.close()
       return
     }
-    process.stdout.write('\n(To leave, press Ctrl-C again, press Ctrl-D or type /exit.)\n')
+    this.io.output.write('\n(To leave, press Ctrl-C again, press Ctrl-D or type /exit.)\n')
     rl.prompt()
   }
 
@@ -178,9 +196,9 @@ class Repl {
       return await this.command((command[1] ?? '').toLowerCase(), (command[2] ?? '').trim())
     } catch (error) {
       if (!isAppError(error) || (!this.interactive && error.code !== 'BAD_INPUT')) throw error
-      if (!this.interactive) process.exitCode = 2
-      if (this.options.json) printJson(command ? { command: command[1], error: { code: error.code, message: error.message } } : { question: text.slice(0, 200), error: { code: error.code, message: error.message } })
-      else process.stderr.write(`askpapers: ${sanitize(error.message)}\n`)
+      if (!this.interactive) this.exitCode = 2
+      if (this.options.json) this.printJson(command ? { command: command[1], error: { code: error.code, message: error.message } } : { question: text.slice(0, 200), error: { code: error.code, message: error.message } })
+      else this.io.errors.write(`askpapers: ${sanitize(error.message)}\n`)
       return undefined
     }
   }
@@ -190,7 +208,7 @@ class Repl {
     const dim = paint(this.color, '2')
     // The answer (and the rewritten question) come from a model: printed without escape sequences (_terminal.ts).
     const text = new TerminalStream()
-    const out = new WrappedWriter(this.width, (s) => process.stdout.write(s))
+    const out = new WrappedWriter(this.width, (s) => this.io.output.write(s))
     const controller = new AbortController()
     this.current = controller
     let result: ChatTurnResult
@@ -200,8 +218,8 @@ class Repl {
         k: this.options.k,
         filter: this.options.filter,
         onStandalone: (standalone, { warning }) => {
-          if (warning) process.stderr.write(`askpapers: ${sanitize(warning)}\n`)
-          if (verbose && !json && standalone !== message) process.stdout.write(`${hang(`(Searching for: ${sanitize(standalone)})`, this.width, '  ').map(dim).join('\n')}\n`)
+          if (warning) this.io.errors.write(`askpapers: ${sanitize(warning)}\n`)
+          if (verbose && !json && standalone !== message) this.io.output.write(`${hang(`(Searching for: ${sanitize(standalone)})`, this.width, '  ').map(dim).join('\n')}\n`)
         },
         ...(json ? {} : { onToken: (t: string) => out.write(text.write(t)) }),
       })
@@ -209,19 +227,19 @@ class Repl {
       out.write(text.end())
       out.end()
       if (!controller.signal.aborted) throw error
-      if (json) process.stderr.write('Cancelled.\n')
-      else process.stdout.write(`${dim('(Cancelled.)')}\n\n`)
+      if (json) this.io.errors.write('Cancelled.\n')
+      else this.io.output.write(`${dim('(Cancelled.)')}\n\n`)
       return undefined
     } finally {
       this.current = undefined
     }
     const turn = this.options.session.turns.at(-1)
     if (turn) this.log.push(turn)
-    if (json) printJson({ ...toJson(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) })
+    if (json) this.printJson({ ...toJson(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) })
     else {
       out.write(text.end())
       out.end()
-      process.stdout.write(`${formatReferences(forTerminal(result), { color: this.color, width: this.width })}\n\n`)
+      this.io.output.write(`${formatReferences(forTerminal(result), { color: this.color, width: this.width })}\n\n`)
     }
     await this.persist()
     return undefined
@@ -233,14 +251,14 @@ class Repl {
       case 'quit':
         return 'exit'
       case 'help':
-        process.stdout.write(`${HELP}\n\n`)
+        this.io.output.write(`${HELP}\n\n`)
         return undefined
       case 'reset':
         this.options.session.reset()
         this.log = []
         await this.persist()
-        if (this.options.json) printJson({ command: 'reset' })
-        else process.stdout.write('New conversation: the next question is read on its own.\n\n')
+        if (this.options.json) this.printJson({ command: 'reset' })
+        else this.io.output.write('New conversation: the next question is read on its own.\n\n')
         return undefined
       case 'sources':
         return this.sources()
@@ -262,7 +280,7 @@ class Repl {
   private sources(): undefined {
     const turn = this.lastTurn()
     if (this.options.json) {
-      printJson({ command: 'sources', references: turn.references.map((r) => ({ n: r.n, id: r.id, title: r.title, url: r.url ?? null, quote: r.quote, ...citationFields(r) })) })
+      this.printJson({ command: 'sources', references: turn.references.map((r) => ({ n: r.n, id: r.id, title: r.title, url: r.url ?? null, quote: r.quote, ...citationFields(r) })) })
       return undefined
     }
     const { references, message, standalone } = forTerminal(turn)
@@ -271,7 +289,7 @@ class Repl {
     // The rewrite of a follow-up is the question that was searched for; it is shown here, not above the answer.
     const searched = standalone !== message ? hang(`Searched for: ${standalone}`, this.width, '  ').map(dim) : []
     if (references.length === 0) {
-      process.stdout.write(`${['The last answer cites no papers.', ...searched].join('\n')}\n\n`)
+      this.io.output.write(`${['The last answer cites no papers.', ...searched].join('\n')}\n\n`)
       return undefined
     }
     const lines = [bold('Sources of the last answer')]
@@ -280,7 +298,7 @@ class Repl {
       if (r.quote) lines.push(...hang(`“${r.quote}”`, this.width, '    ', '    ').map(dim))
     }
     lines.push(...searched)
-    process.stdout.write(`${lines.join('\n')}\n\n`)
+    this.io.output.write(`${lines.join('\n')}\n\n`)
     return undefined
   }
 
@@ -293,10 +311,10 @@ class Repl {
       const range = references.length === 0 ? 'the last answer cites no papers' : references.length === 1 ? 'the last answer cites only [1]' : `the last answer cites [1] to [${references.length}]`
       throw new AppError('BAD_INPUT', `There is no paper [${n}]: ${range}.`)
     }
-    const paper = this.options.engine.index.records.get(ref.id)
+    const paper = this.options.papers.get(ref.id)
     const plain = paper?.plainAbstract ?? '(This paper is no longer in the index.)'
     if (this.options.json) {
-      printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract: plain, ...citationFields(paper ?? ref) })
+      this.printJson({ command: 'paper', n, id: ref.id, title: ref.title, url: ref.url ?? null, abstract: plain, ...citationFields(paper ?? ref) })
       return undefined
     }
     const { title, id, abstract, cited } = forTerminal({ title: ref.title, id: ref.id, abstract: plain, cited: citedAs(paper ?? ref, { id: false }) })
@@ -308,7 +326,7 @@ class Repl {
       '',
       ...hang(abstract, this.width, ''),
     ]
-    process.stdout.write(`${lines.join('\n')}\n\n`)
+    this.io.output.write(`${lines.join('\n')}\n\n`)
     return undefined
   }
 
@@ -320,8 +338,8 @@ class Repl {
     } catch (error) {
       throw new AppError('BAD_INPUT', `Cannot write ${file}: ${(error as Error).message}`, { cause: error })
     }
-    if (this.options.json) printJson({ command: 'save', file, turns: this.log.length })
-    else process.stdout.write(`Saved ${this.log.length} turn(s) to ${file}.\n\n`)
+    if (this.options.json) this.printJson({ command: 'save', file, turns: this.log.length })
+    else this.io.output.write(`Saved ${this.log.length} turn(s) to ${file}.\n\n`)
     return undefined
   }
 
@@ -329,8 +347,13 @@ class Repl {
     try {
       await this.options.save?.()
     } catch (error) {
-      process.stderr.write(`askpapers: ${sanitize(isAppError(error) ? error.message : String(error))} (the conversation goes on, unsaved).\n`)
+      this.io.errors.write(`askpapers: ${sanitize(isAppError(error) ? error.message : String(error))} (the conversation goes on, unsaved).\n`)
     }
+  }
+
+  /** One JSON line on the output. */
+  private printJson(value: unknown): void {
+    this.io.output.write(`${JSON.stringify(value)}\n`)
   }
 }
 

@@ -1,12 +1,10 @@
 import { defineCommand } from 'citty'
 import { fileURLToPath } from 'node:url'
 import { AppError } from '../errors.js'
-import { OFFLINE_MODEL } from '../answer/answer.js'
-import { evaluateAnswers, formatAnswerReport, type AnswerReport } from '../eval/answers.js'
-import { evaluateRetrieval, formatTable, loadQuestions, resolveExpected, spreadSample } from '../eval/harness.js'
-import { checkReportPath, writeReport } from '../eval/report.js'
+import { OFFLINE_MODEL } from '../answer/index.js'
+import { evaluateAnswers, formatAnswerReport, evaluateRetrieval, formatTable, loadQuestions, resolveExpected, spreadSample, checkReportPath, writeReport, type AnswerReport } from '../eval/index.js'
 import { progress } from './_progress.js'
-import { indexArgs, llmArgs, openEngine, printJson, warnNoEffect } from './_shared.js'
+import { indexArgs, llmArgs, openServices, printJson, warnNoEffect } from './_shared.js'
 import { sanitize } from './_terminal.js'
 import { ensureIndexed } from './search.js'
 
@@ -39,7 +37,7 @@ export const evaluate = defineCommand({
     // Checked now rather than after minutes of evaluation.
     if (args.report) await checkReportPath(args.report)
     // Without --answers the chat model is not used: warned about above, once.
-    const engine = await openEngine(args.answers ? args : { ...args, llm: undefined, model: undefined })
+    const { engine } = await openServices(args.answers ? args : { ...args, llm: undefined, model: undefined })
     try {
       await ensureIndexed(engine)
       const retriever = await engine.retriever()

@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty'
 import { formatProblem, type MergeConflict } from '../corpus/index.js'
 import { sanitize } from './_terminal.js'
-import { indexArgs, ingestProgress, lockOptions, openEngine, printJson, writeArgs } from './_shared.js'
+import { indexArgs, ingestProgress, lockOptions, openServices, printJson, writeArgs } from './_shared.js'
 
 export const SKIPPED_EXIT_CODE = 5
 
@@ -18,7 +18,7 @@ export const ingest = defineCommand({
   },
   async run({ args }) {
     const paths = args._.map(String)
-    const engine = await openEngine(args)
+    const { engine } = await openServices(args)
     const progress = ingestProgress('Embedding')
     try {
       const summary = await engine.ingest(paths, { ...lockOptions(args), rebuild: Boolean(args.rebuild), replace: Boolean(args.replace), onPlan: progress.onPlan, onProgress: progress.onProgress })
@@ -35,7 +35,7 @@ export const ingest = defineCommand({
             `${summary.unchanged} unchanged, ${summary.reembedded ? `${summary.reembedded} re-embedded, ` : ''}${summary.merged.length ? `${summary.merged.length} merged into indexed papers, ` : ''}${summary.conflicts.length ? `${summary.conflicts.length} conflict(s), ` : ''}${summary.skipped} skipped in ${summary.seconds.toFixed(1)} s\n`,
         )
       }
-      if (summary.skipped > 0) process.exitCode = SKIPPED_EXIT_CODE
+      return summary.skipped > 0 ? SKIPPED_EXIT_CODE : undefined
     } finally {
       progress.stop()
       await engine.close()

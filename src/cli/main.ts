@@ -1,6 +1,7 @@
 import { stripVTControlCharacters } from 'node:util'
 import { defineCommand, renderUsage, runCommand } from 'citty'
-import { isAppError, type ErrorCode } from '../errors.js'
+import { VERSION } from '../config.js'
+import { AppError, isAppError, type ErrorCode } from '../errors.js'
 import { checkOptions, resolveCommand, suggest } from './_args.js'
 import { sanitize, useColor } from './_terminal.js'
 import { ask } from './ask.js'
@@ -15,7 +16,7 @@ import { search } from './search.js'
 import { serve } from './serve.js'
 
 const main = defineCommand({
-  meta: { name: 'askpapers', version: '0.1.0', description: 'Cited answers from research-paper abstracts' },
+  meta: { name: 'askpapers', version: VERSION, description: 'Cited answers from research-paper abstracts' },
   subCommands: { ingest, papers, repair, search, ask, chat, eval: evaluate, serve, mcp, migrate },
 })
 
@@ -43,7 +44,7 @@ export async function runCli(argv: string[]): Promise<void> {
       return
     }
     if (argv[0] === '--version' || argv[0] === '-v') {
-      process.stdout.write('0.1.0\n')
+      process.stdout.write(`${VERSION}\n`)
       return
     }
     const sub = argv[0] ?? ''
@@ -51,9 +52,7 @@ export async function runCli(argv: string[]): Promise<void> {
     const command = commands[sub]
     if (!command) {
       const closest = suggest(sub, Object.keys(commands))
-      process.stderr.write(`askpapers: unknown command "${sanitize(sub)}"${closest ? `; did you mean ${closest}?` : '.'} Commands: ${Object.keys(commands).join(', ')}. Try askpapers --help.\n`)
-      process.exitCode = 2
-      return
+      throw new AppError('BAD_INPUT', `unknown command "${sub}"${closest ? `; did you mean ${closest}?` : '.'} Commands: ${Object.keys(commands).join(', ')}. Try askpapers --help.`)
     }
     if (argv.includes('--help') || argv.includes('-h')) {
       const [described, parent] = await resolveCommand(command, argv.slice(1), main)
@@ -61,7 +60,9 @@ export async function runCli(argv: string[]): Promise<void> {
       return
     }
     await checkOptions(command, argv.slice(1), `askpapers ${sub}`)
-    await runCommand(command, { rawArgs: argv.slice(1) })
+    // A command returns the exit code of an outcome that is no error but not plain success (README, "Exit codes").
+    const { result } = await runCommand(command, { rawArgs: argv.slice(1) })
+    if (typeof result === 'number') process.exitCode = result
   } catch (error) {
     if (isAppError(error)) {
       process.stderr.write(`askpapers: ${sanitize(error.message)}\n`)

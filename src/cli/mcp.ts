@@ -2,8 +2,8 @@ import { Writable } from 'node:stream'
 import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import { defineCommand } from 'citty'
 import { createMcpServer, type McpDeps } from '../mcp/index.js'
-import { engineDeps } from '../server/index.js'
-import { indexArgs, llmArgs, openEngine } from './_shared.js'
+import type { ServiceRoot } from '../services.js'
+import { indexArgs, llmArgs, openServices } from './_shared.js'
 import { ensureIndexed } from './search.js'
 
 export const mcp = defineCommand({
@@ -12,10 +12,10 @@ export const mcp = defineCommand({
   async run({ args }) {
     const protocol = reserveStdout()
     const stop = stopSignal()
-    const engine = await openEngine(args)
+    const services = await openServices(args)
     try {
       // Loaded while the client initializes (indexing the seeds on first use takes minutes): tools wait for it.
-      const deps = load(engine)
+      const deps = load(services)
       deps.catch((error: unknown) => process.stderr.write(`askpapers mcp: ${error instanceof Error ? error.message : String(error)}\n`))
       const server = createMcpServer({ deps })
       await server.connect(new StdioServerTransport(process.stdin, protocol))
@@ -23,25 +23,26 @@ export const mcp = defineCommand({
       await stop.stopped
       await server.close()
     } finally {
-      await engine.close()
+      await services.close()
       stop.dispose()
     }
   },
 })
 
-async function load(engine: Awaited<ReturnType<typeof openEngine>>): Promise<McpDeps> {
-  await ensureIndexed(engine)
-  const { retriever, answerer, index, refresh } = await engineDeps(engine)
-  process.stderr.write(`askpapers mcp: ${index.papers.size} papers, answers by ${answerer.model}.\n`)
+async function load(services: ServiceRoot): Promise<McpDeps> {
+  await ensureIndexed(services.engine)
+  await services.warm()
+  const { refresh } = services
+  process.stderr.write(`askpapers mcp: ${services.papers.size} papers, answers by ${services.model}.\n`)
   // A long-lived agent session sees papers ingested meanwhile: each call looks for a newer committed
   // generation in the background (the swap happens between calls; see Engine.refresh).
   const look = (): void => {
     refresh?.().catch((error: unknown) => process.stderr.write(`askpapers mcp: a newer index generation was not swapped in (${error instanceof Error ? error.message : String(error)}).\n`))
   }
   return {
-    retriever: { search: (question, options) => (look(), retriever.search(question, options)) },
-    answerer: { ask: (question, options) => (look(), answerer.ask(question, options)) },
-    papers: index.papers,
+    search: (question, options) => (look(), services.search(question, options)),
+    ask: (question, options) => (look(), services.ask(question, options)),
+    papers: services.papers,
   }
 }
 

@@ -1,7 +1,7 @@
 import { defineCommand } from 'citty'
 import { loadConfig } from '../config.js'
 import { AppError } from '../errors.js'
-import type { ChunkOptions } from '../index/chunk.js'
+import type { ChunkOptions } from '../index/index.js'
 import type { EmbedderInfo } from '../index/embedders/index.js'
 import { parseStoreUrl, PostgresStore } from '../index/postgres/index.js'
 import { PaperIndex, type CorpusBatch, type CorpusWriter } from '../index/store/index.js'

@@ -3,10 +3,10 @@ import { defineCommand } from 'citty'
 import { authorLine, linkLabel, paperLink, paperYear } from '../corpus/index.js'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
-import type { StoredPaper } from '../index/store.js'
-import { describeFilter, filterPapers } from '../retrieve/filter.js'
+import type { StoredPaper } from '../index/index.js'
+import { describeFilter, filterPapers } from '../retrieve/index.js'
 import { filterArgs, parseFilterFlags } from './_filters.js'
-import { indexArgs, lockOptions, openEngine, printJson, writeArgs } from './_shared.js'
+import { indexArgs, lockOptions, openServices, printJson, writeArgs } from './_shared.js'
 import { sanitize } from './_terminal.js'
 
 const SUBCOMMANDS = ['list', 'show', 'remove'] as const
@@ -97,6 +97,8 @@ const remove = defineCommand({
         }
         if (!(await confirm(`Remove ${what} from ${engine.location}?\n${listing}\n[y/N] `))) {
           process.stderr.write('Nothing removed.\n')
+          // The documented exit code of a declined removal (no error). Set here, not returned as
+          // the other commands do, because citty drops the result of a subcommand's run.
           process.exitCode = 1
           return
         }
@@ -122,10 +124,11 @@ export const papers = defineCommand({
   },
 })
 
-async function withEngine(args: Parameters<typeof openEngine>[0], run: (engine: Engine) => Promise<void>): Promise<void> {
-  const engine = await openEngine(args)
+/** Runs with the engine open; returns what `run` returns (an exit code, or nothing). */
+async function withEngine<T>(args: Parameters<typeof openServices>[0], run: (engine: Engine) => Promise<T>): Promise<T> {
+  const { engine } = await openServices(args)
   try {
-    await run(engine)
+    return await run(engine)
   } finally {
     await engine.close()
   }

@@ -1,9 +1,9 @@
 import { defineCommand } from 'citty'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
-import type { SearchHit, SearchMode } from '../retrieve/hybrid.js'
+import { toSearchJson, type SearchJson, type SearchMode } from '../retrieve/index.js'
 import { checkFilter, filterArgs, parseFilterFlags } from './_filters.js'
-import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openEngine, parseK, printJson, warnNoEffect } from './_shared.js'
+import { checkQuestion, forEachStdinQuestion, indexArgs, ingestProgress, lockOptions, openServices, parseK, printJson, warnNoEffect } from './_shared.js'
 import { forTerminal } from './_terminal.js'
 
 export const search = defineCommand({
@@ -23,25 +23,24 @@ export const search = defineCommand({
     const filter = parseFilterFlags(args, rawArgs)
     if (!args.stdin) checkQuestion(args.question)
     else if (args.question !== undefined) warnNoEffect(`The question "${args.question}"`, 'with --stdin (the questions are read from stdin)')
-    const engine = await openEngine(args)
+    const services = await openServices(args)
     try {
-      await ensureIndexed(engine)
-      checkFilter(engine, filter)
-      const retriever = await engine.retriever()
-      const one = async (question: string) => toJson(question, (await retriever.search(question, { k, mode, filter })).hits)
+      await ensureIndexed(services.engine)
+      checkFilter(services.engine, filter)
+      const one = async (question: string) => toSearchJson(question, (await services.search(question, { k, mode, filter })).hits)
       if (!args.stdin) {
         const result = await one(checkQuestion(args.question))
         if (args.json) printJson(result)
         else printHuman(result)
         return
       }
-      await forEachStdinQuestion(Boolean(args.json), 'query', async (question) => {
+      return await forEachStdinQuestion(Boolean(args.json), 'query', async (question) => {
         const result = await one(question)
         if (args.json) printJson(result)
         else printHuman(result)
       })
     } finally {
-      await engine.close()
+      await services.close()
     }
   },
 })
@@ -67,18 +66,6 @@ export async function ensureIndexed(engine: Engine): Promise<void> {
 function parseMode(mode: string | undefined): SearchMode {
   if (mode === undefined || mode === 'hybrid' || mode === 'keyword' || mode === 'dense') return mode ?? 'hybrid'
   throw new AppError('BAD_INPUT', `Unknown --mode "${mode}": use hybrid, keyword or dense.`, { field: 'mode' })
-}
-
-interface SearchJson {
-  query: string
-  results: { id: string; title: string; score: number; passages: string[]; url?: string }[]
-}
-
-function toJson(query: string, hits: SearchHit[]): SearchJson {
-  return {
-    query,
-    results: hits.map((h) => ({ id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) })),
-  }
 }
 
 function printHuman(result: SearchJson): void {

@@ -1,9 +1,9 @@
 import { hostname } from 'node:os'
 import { isIP } from 'node:net'
 import { defineCommand } from 'citty'
-import { createApp, engineDeps, listen, loadServerConfig } from '../server/index.js'
+import { createApp, listen, loadServerConfig } from '../server/index.js'
 import { chatModelProblem } from './_preflight.js'
-import { indexArgs, llmArgs, openEngine } from './_shared.js'
+import { indexArgs, llmArgs, openServices } from './_shared.js'
 import { sanitize } from './_terminal.js'
 import { ensureIndexed } from './search.js'
 
@@ -17,12 +17,13 @@ export const serve = defineCommand({
   },
   async run({ args }) {
     const settings = loadServerConfig(process.env, { port: args.port, host: args.host })
-    const engine = await openEngine(args)
+    const services = await openServices(args)
     try {
-      await ensureIndexed(engine)
-      const deps = await engineDeps(engine)
+      await ensureIndexed(services.engine)
+      // Loaded now (the embedder, the answerer), not on the first request.
+      await services.warm()
       const app = createApp({
-        ...deps,
+        services,
         apiKey: settings.apiKey,
         // Besides IP literals and localhost: the names this machine and its bind address go by.
         allowedHosts: [...settings.allowedHosts, hostname(), ...(isIP(settings.host) === 0 ? [settings.host] : [])],
@@ -36,15 +37,15 @@ export const serve = defineCommand({
       if (!settings.apiKey && !isLoopback(settings.host)) {
         process.stderr.write(`Warning: listening on ${settings.host} without an API key; set ASKPAPERS_API_KEY to require one.\n`)
       }
-      const problem = await chatModelProblem(engine.config, deps.provider)
+      const problem = await chatModelProblem(services.engine.config, services.provider)
       if (problem) process.stderr.write(`${sanitize(`Warning: ${problem} Until then answers fail with 503; search, the papers and /health work.`)}\n`)
-      process.stderr.write(`${deps.index.papers.size} papers, answers by ${deps.answerer.model}. Ctrl-C or SIGTERM stops.\n`)
+      process.stderr.write(`${services.papers.size} papers, answers by ${services.model}. Ctrl-C or SIGTERM stops.\n`)
       process.stdout.write(`askpapers listening on ${server.url}\n`)
       const signal = await once(['SIGTERM', 'SIGINT'])
       process.stderr.write(`${signal}: finishing requests in flight, then stopping.\n`)
       await server.close()
     } finally {
-      await engine.close()
+      await services.close()
     }
   },
 })

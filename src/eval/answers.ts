@@ -1,8 +1,6 @@
-import type { Answerer, AnswerResult } from '../answer/answer.js'
-import { parseMarkers, supportScore, SUPPORT_THRESHOLD } from '../answer/citations.js'
-import { splitSentences } from '../answer/sentences.js'
+import { parseMarkers, supportScore, SUPPORT_THRESHOLD, splitSentences, type Answerer, type AnswerResult } from '../answer/index.js'
 import { isAppError } from '../errors.js'
-import { termSet } from '../retrieve/tokenize.js'
+import { termSet } from '../retrieve/index.js'
 import { latencyStats, markdownTable, percent, type EvalQuestion, type LatencyStats, type TextTable } from './harness.js'
 
 export interface AnswerReport {

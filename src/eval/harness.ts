@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { z } from 'zod'
 import { normaliseTitle, type Paper } from '../corpus/index.js'
 import { AppError } from '../errors.js'
-import type { Retriever, SearchMode } from '../retrieve/hybrid.js'
+import type { Retriever, SearchMode } from '../retrieve/index.js'
 import { ndcgAt, recallAt, reciprocalRank } from './metrics.js'
 
 export const QUESTION_KINDS = ['paraphrase', 'method', 'multi', 'vocab-gap', 'search-box', 'own-words', 'unanswerable', 'near-miss', 'off-topic'] as const

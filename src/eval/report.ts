@@ -3,7 +3,7 @@ import { access, readFile, stat, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { AppError } from '../errors.js'
-import type { SearchMode } from '../retrieve/hybrid.js'
+import type { SearchMode } from '../retrieve/index.js'
 import { answerTables, type AnswerReport } from './answers.js'
 import { percent, QUESTION_KINDS, retrievalTable, UNANSWERABLE_KINDS, type EvalQuestion, type LatencyStats, type RetrievalReport, type TextTable } from './harness.js'
 

@@ -1,14 +1,10 @@
-import type { AnswerJson } from '../answer/answer.js'
-import { splitSentences } from '../answer/sentences.js'
+import { splitSentences, type AnswerJson } from '../answer/index.js'
 import { authorLine, citationFields, linkLabel, paperLink, paperYear } from '../corpus/index.js'
-import type { StoredPaper } from '../index/store.js'
+import type { StoredPaper } from '../index/index.js'
+import type { SearchJson } from '../retrieve/index.js'
 
 // What a model reads: the tools' `content`, as Markdown. `structuredContent` carries the same as JSON.
 
-export interface SearchJson {
-  query: string
-  results: { id: string; title: string; score: number; passages: string[]; url?: string }[]
-}
 
 export function formatResults({ query, results }: SearchJson): string {
   const lines = [`Results for: ${query}`]

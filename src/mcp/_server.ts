@@ -1,20 +1,17 @@
 import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { ErrorCode, ListResourcesRequestSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js'
-import { toAnswerJson, type Answerer } from '../answer/answer.js'
-import { checkSearchableQuestion } from '../config.js'
+import { untilAborted } from '../abort.js'
+import { toAnswerJson } from '../answer/index.js'
+import { checkSearchableQuestion, VERSION } from '../config.js'
 import { AppError, isAppError } from '../errors.js'
-import type { StoredPaper } from '../index/store.js'
-import { buildFilter } from '../retrieve/filter.js'
-import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { formatAnswer, formatPaper, formatResults, paperJson, type SearchJson } from './_format.js'
+import type { StoredPaper } from '../index/index.js'
+import { buildFilter, toSearchJson, type SearchHit } from '../retrieve/index.js'
+import type { Services } from '../services.js'
+import { formatAnswer, formatPaper, formatResults, paperJson } from './_format.js'
 import { AskInput, AskOutput, PaperInput, PaperOutput, SearchInput, SearchOutput } from './_schemas.js'
 
-/** What the tools run on: the engine's retriever, answerer and papers (as the HTTP API holds them). */
-export interface McpDeps {
-  retriever: Pick<Retriever, 'search'>
-  answerer: Pick<Answerer, 'ask'>
-  papers: ReadonlyMap<string, StoredPaper>
-}
+/** What the tools run on: the services' search, answers and papers (as the HTTP API holds them). */
+export type McpDeps = Pick<Services, 'search' | 'ask' | 'papers'>
 
 export interface McpServerOptions {
   /** The engine pieces, or their promise while the index loads: stdio answers `initialize` at once, tools wait. */
@@ -40,7 +37,7 @@ const READ_ONLY = { readOnlyHint: true, idempotentHint: true, openWorldHint: fal
 
 /** The one MCP server over the engine, for both stdio (`askpapers mcp`) and Streamable HTTP (`/mcp`). */
 export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100 }: McpServerOptions): McpServer {
-  const server = new McpServer({ name: 'askpapers', version: '0.1.0' }, { instructions: INSTRUCTIONS })
+  const server = new McpServer({ name: 'askpapers', version: VERSION }, { instructions: INSTRUCTIONS })
   const engine = Promise.resolve(deps)
   // A failed load (an index built by another embedder…) is reported by every call, not as an unhandled rejection.
   engine.catch(() => {})
@@ -58,9 +55,9 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
       run(extra.signal, async (aborted) => {
         const text = checkSearchableQuestion(query, 'query')
         const filter = buildFilter({ year, sources, ids }, { year: 'year' })
-        const { retriever } = await engine
-        const { hits } = await untilAborted(retriever.search(text, { k, mode, filter }), aborted)
-        const json: SearchJson = { query: text, results: hits.map(searchResult) }
+        const services = await engine
+        const { hits } = await untilAborted(services.search(text, { k, mode, filter }), aborted)
+        const json = toSearchJson(text, hits)
         return { content: [{ type: 'text', text: formatResults(json) }], structuredContent: { ...json } }
       }),
   )
@@ -82,8 +79,8 @@ export function createMcpServer({ deps, signal, log = stderrLine, pageSize = 100
         async (aborted) => {
           const text = checkSearchableQuestion(question, 'question')
           const filter = buildFilter({ year, sources, ids }, { year: 'year' })
-          const { answerer } = await engine
-          const result = await untilAborted(answerer.ask(text, { signal: aborted, filter, onRetrieval: (hits) => (found = hits), ...(k ? { k } : {}) }), aborted)
+          const services = await engine
+          const result = await untilAborted(services.ask(text, { signal: aborted, filter, onRetrieval: (hits) => (found = hits), ...(k ? { k } : {}) }), aborted)
           const json = toAnswerJson(result)
           return { content: [{ type: 'text', text: formatAnswer(json) }], structuredContent: { ...json } }
         },
@@ -187,10 +184,6 @@ function paperRecord(papers: ReadonlyMap<string, StoredPaper>, id: string): Retu
 
 const notFound = (id: string): string => `No paper with id "${id}" in the index.`
 
-function searchResult(h: SearchHit): SearchJson['results'][number] {
-  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
-}
-
 function parseCursor(cursor: string | undefined, size: number): number {
   if (cursor === undefined) return 0
   const offset = Number(Buffer.from(cursor, 'base64url').toString())
@@ -202,19 +195,6 @@ function parseCursor(cursor: string | undefined, size: number): number {
 function abortMessage(reason: unknown): string {
   if (reason instanceof Error && reason.name !== 'AbortError') return reason.message
   return typeof reason === 'string' && reason ? `Cancelled: ${reason}` : 'The request was cancelled.'
-}
-
-/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason as Error)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
 }
 
 const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`)

@@ -1,5 +1,5 @@
-import type { CorpusReader, StoredChunk, StoredPaper } from '../index/store.js'
-import { scoreFields } from './keyword.js'
+import type { CorpusReader, StoredChunk, StoredPaper } from '../index/index.js'
+import { paperDocument, scoreFields, termFrequencies } from './keyword.js'
 import { tokenize } from './tokenize.js'
 
 /** How the two legs did on pseudo-queries drawn from the corpus, and the dense share that follows. */
@@ -73,7 +73,7 @@ export async function calibrateFusion(
     const stats = await corpus.termStats([...new Set(tokenize(held.text))])
     averageLength ??= stats.averageLength ?? (await meanLength(corpus))
     const rest = paper.plainAbstract.replace(held.text, ' ')
-    const target = scoreFields(held.text, [{ text: paper.title, weight: 2 }, { text: rest, weight: 1 }], stats, averageLength)
+    const target = scoreFields(held.text, paperDocument({ title: paper.title, plainAbstract: rest }), stats, averageLength)
     const ahead = (await corpus.keywordPapers(held.text, { limit: TOP + 1 })).filter((h) => h.id !== paper.id && h.score > target).length
     if (target > 0 && ahead < TOP) keywordHits++
     // Dense: papers ranked by their best chunk, the held-out passage's own vector skipped.
@@ -101,7 +101,7 @@ export async function calibrateFusion(
 async function meanLength(corpus: CorpusReader): Promise<number> {
   const papers = await corpus.papers(await corpus.paperIds())
   let total = 0
-  for (const p of papers) total += 2 * tokenize(p.title).length + tokenize(p.plainAbstract).length
+  for (const p of papers) total += termFrequencies(paperDocument(p)).length
   return papers.length ? total / papers.length : 0
 }
 

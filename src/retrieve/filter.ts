@@ -1,6 +1,6 @@
 import { AppError } from '../errors.js'
 import { matchesFilter, type Paper } from '../corpus/index.js'
-import type { PaperFilter } from '../index/store.js'
+import type { PaperFilter } from '../index/index.js'
 
 export type { PaperFilter }
 

@@ -1,4 +1,4 @@
-import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/store.js'
+import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/index.js'
 import { noMatch } from './filter.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'
@@ -43,6 +43,29 @@ export interface SearchHit {
   /** Cosine similarity of the paper's best chunk to the query (0 when not among the dense candidates). */
   dense: number
   paper: StoredPaper
+}
+
+/** One hit as `search --json`, `GET /v1/search` and the MCP `search` tool give it: field names are public API. */
+export interface SearchResultJson {
+  id: string
+  title: string
+  score: number
+  passages: string[]
+  url?: string
+}
+
+/** The JSON contract of a search, shared by the CLI, the HTTP API and MCP. */
+export interface SearchJson {
+  query: string
+  results: SearchResultJson[]
+}
+
+export function toSearchResultJson(h: SearchHit): SearchResultJson {
+  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
+}
+
+export function toSearchJson(query: string, hits: readonly SearchHit[]): SearchJson {
+  return { query, results: hits.map(toSearchResultJson) }
 }
 
 export interface SearchOutcome {

@@ -54,9 +54,7 @@ export class KeywordIndex {
 
   /** BM25 idf of a (tokenized) term; a term no document contains gets the highest possible weight. */
   idf(term: string): number {
-    const df = this.postings.get(term)?.length ?? 0
-    const n = this.ids.length
-    return Math.log(1 + (n - df + 0.5) / (df + 0.5))
+    return bm25Idf(this.postings.get(term)?.length ?? 0, this.ids.length)
   }
 
   /**
@@ -73,7 +71,7 @@ export class KeywordIndex {
     for (const term of new Set(tokenize(query))) {
       const list = this.postings.get(term)
       if (!list) continue
-      const idf = Math.log(1 + (n - list.length + 0.5) / (list.length + 0.5))
+      const idf = bm25Idf(list.length, n)
       for (const { doc, tf } of list) {
         const norm = this.k1 * (1 - this.b + (this.b * (this.lengths[doc] ?? 0)) / (this.avgLength || 1))
         scores.set(doc, (scores.get(doc) ?? 0) + (idf * tf * (this.k1 + 1)) / (tf + norm))
@@ -124,4 +122,34 @@ export function termFrequencies(fields: readonly { text: string; weight: number 
     }
   }
   return { tf, length }
+}
+
+/** BM25's idf of a term found in `df` of `n` documents, the "+1" form that stays positive for any df. */
+export function bm25Idf(df: number, n: number): number {
+  return Math.log(1 + (n - df + 0.5) / (df + 0.5))
+}
+
+/**
+ * Share of the weighted terms that `terms` contains, in [0, 1] (0 when the weights sum to 0): how
+ * much of a question (weights: its terms' idf) a text covers.
+ */
+export function weightedCoverage(weights: ReadonlyMap<string, number>, terms: ReadonlySet<string>): number {
+  let total = 0
+  let found = 0
+  for (const [term, w] of weights) {
+    total += w
+    if (terms.has(term)) found += w
+  }
+  return total > 0 ? found / total : 0
+}
+
+/**
+ * The document the paper-level keyword leg ranks: the title counted twice, plus the cleaned
+ * abstract. Every store indexes papers as this, and the fusion calibration scores with it.
+ */
+export function paperDocument(paper: { title: string; plainAbstract: string }): KeywordDoc['fields'] {
+  return [
+    { text: paper.title, weight: 2 },
+    { text: paper.plainAbstract, weight: 1 },
+  ]
 }

@@ -1,6 +1,7 @@
 import { HTTPException } from 'hono/http-exception'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ZodError } from 'zod'
+import { SessionBusyError } from '../chat/index.js'
 import { isAppError, type ErrorCode } from '../errors.js'
 
 /** The codes an HTTP caller can see: the application's own, plus those only HTTP has. */
@@ -75,6 +76,7 @@ export function toApiError(error: unknown, extra: Record<string, unknown> = {}):
     if (Object.keys(extra).length === 0) return error
     return new ApiError(error.status, error.code, error.message, { field: error.field, extra: { ...error.extra, ...extra }, headers: error.headers, cause: error.cause })
   }
+  if (error instanceof SessionBusyError) return new ApiError(409, 'SESSION_BUSY', error.message, { field: 'sessionId', extra, cause: error })
   if (isAppError(error)) return new ApiError(STATUS[error.code], error.code, error.message, { field: error.field, extra, cause: error })
   if (error instanceof HTTPException) return fromHttpException(error)
   return new ApiError(500, 'INTERNAL', 'Unexpected server error; the server log has the details.', { extra, cause: error })
@@ -104,4 +106,23 @@ export function validationError(error: ZodError, target: string): ApiError {
     return new ApiError(400, 'BAD_INPUT', target === 'json' ? 'The request body must be a JSON object, e.g. {"question": "How does LoRA save memory?"}.' : `Invalid ${target}.`)
   }
   return new ApiError(400, 'BAD_INPUT', issue?.message ?? 'Invalid request.', { field })
+}
+
+/** The client went away before the reply was complete (499, as nginx logs it). */
+export const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
+
+/** The reason a request's signal aborted, when it did: the 504 of the deadline, or the client gone. */
+export function timedOut(signal: AbortSignal): ApiError | undefined {
+  if (!signal.aborted) return undefined
+  return signal.reason instanceof ApiError ? signal.reason : cancelled()
+}
+
+/**
+ * What the log says of a failure the caller sees only as INTERNAL: the stack, under the request id
+ * and route; nothing for the failures the caller was told about.
+ */
+export function logUnexpected(log: (line: string) => void, failure: ApiError, request: { id: string | undefined; method: string; path: string }): void {
+  if (failure.code !== 'INTERNAL') return
+  const cause = failure.cause
+  log(`error ${request.id ?? '-'} ${request.method} ${request.path}: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`)
 }

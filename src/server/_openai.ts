@@ -4,18 +4,17 @@ import type { Context } from 'hono'
 import { streamSSE } from 'hono/streaming'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
 import type { ZodError } from 'zod'
-import { isAbstention, toAnswerJson, type Answerer } from '../answer/answer.js'
-import type { Reference } from '../answer/citations.js'
-import type { Prompts } from '../answer/prompts.js'
-import { estimateTokens, type ChatProvider } from '../answer/providers.js'
-import { ChatSession, condenseOffline, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
+import { untilAborted } from '../abort.js'
+import { isAbstention, toAnswerJson, estimateTokens, type Reference } from '../answer/index.js'
+import { condenseOffline, type ChatTurn, type ChatTurnResult } from '../chat/index.js'
 import { checkQuestionText } from '../config.js'
 import { paperLink } from '../corpus/index.js'
 import { isAppError } from '../errors.js'
-import type { StoredPaper } from '../index/store.js'
+import type { StoredPaper } from '../index/index.js'
+import type { Services } from '../services.js'
 import type { AppEnv } from './app.js'
 import { requestPath } from './_guards.js'
-import { ApiError, toApiError } from './_errors.js'
+import { ApiError, cancelled, logUnexpected, timedOut, toApiError } from './_errors.js'
 import {
   ChatCompletion,
   ChatCompletionChunk,
@@ -35,11 +34,8 @@ import {
  * them (`citations`, `search_results`) and the full answer under `askpapers`.
  */
 export interface OpenAIDeps {
-  answerer: Pick<Answerer, 'ask' | 'model'>
-  prompts: Prompts
-  provider?: ChatProvider | undefined
-  /** For the papers' dates in `search_results`. */
-  papers: ReadonlyMap<string, StoredPaper>
+  /** Conversations (`chat`), the answerer's `model`, and the papers (for their dates in `search_results`). */
+  services: Pick<Services, 'chat' | 'model' | 'papers'>
   /** Where unexpected failures inside a stream are logged. */
   log: (line: string) => void
   /** Answered turns remembered so that a resent conversation keeps its references (see AnsweredTurns). */
@@ -68,8 +64,9 @@ export function openAIError(c: Context<AppEnv>, failure: ApiError): Response {
 }
 
 /** Adds the OpenAI-compatible routes to the app (behind its /v1 auth, body limit and deadline). */
-export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provider, papers, log, maxRemembered = 1000, unixNow = () => Math.floor(Date.now() / 1000) }: OpenAIDeps): void {
-  const models = [OWNER, `${OWNER}:${answerer.model}`]
+export function mountOpenAI(app: OpenAPIHono<AppEnv>, { services, log, maxRemembered = 1000, unixNow = () => Math.floor(Date.now() / 1000) }: OpenAIDeps): void {
+  const { papers } = services
+  const models = [OWNER, `${OWNER}:${services.model}`]
   const created = unixNow()
   const remembered = new AnsweredTurns(maxRemembered)
   const model = (id: string): z.infer<typeof Model> => ({ id, object: 'model', created, owned_by: OWNER })
@@ -88,12 +85,12 @@ export function mountOpenAI(app: OpenAPIHono<AppEnv>, { answerer, prompts, provi
 
   app.openapi(
     routes.completions,
-    (c) => {
+    async (c) => {
       const request = c.req.valid('json')
       if (!models.includes(request.model)) throw new UnknownModelError(request.model, models)
       const at = new Date(unixNow() * 1000).toISOString()
       const { question, turns } = readConversation(request.messages, remembered, at)
-      const session = new ChatSession({ answerer, prompts, ...(provider ? { provider } : {}) }, { turns })
+      const session = await services.chat({ turns })
       const reply: Reply = {
         id: `chatcmpl-${c.get('requestId')}`,
         created: unixNow(),
@@ -180,7 +177,7 @@ function streamCompletion(c: Context<AppEnv>, reply: Reply, includeUsage: boolea
       send('[DONE]')
     } catch (error) {
       const failure = failed(error, signal)
-      if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${requestPath(c)}: ${describe(failure.cause)}`)
+      logUnexpected(log, failure, { id: c.get('requestId'), method: c.req.method, path: requestPath(c) })
       send(openAIErrorBody(failure))
     } finally {
       await writing
@@ -331,26 +328,8 @@ const hook = (result: { success: true } | { success: false; error: ZodError }): 
 
 /** What a failed answer becomes: the deadline's 504 or the client gone, else the error's own mapping. */
 function failed(error: unknown, signal: AbortSignal): ApiError {
-  if (!signal.aborted) return toApiError(error)
-  return signal.reason instanceof ApiError ? signal.reason : cancelled()
+  return timedOut(signal) ?? toApiError(error)
 }
-
-const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
-
-/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason as Error)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
-}
-
-const describe = (error: unknown): string => (error instanceof Error ? (error.stack ?? error.message) : String(error))
 
 const security = [{ bearerAuth: [] }]
 const errors = (...statuses: ContentfulStatusCode[]) =>

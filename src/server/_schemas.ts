@@ -1,7 +1,7 @@
 import { z } from '@hono/zod-openapi'
 import { K_RANGE_MESSAGE, MAX_K, MAX_QUESTION_CHARS, searchableWordsProblem } from '../config.js'
 import { isAppError } from '../errors.js'
-import { parseYearRange } from '../retrieve/filter.js'
+import { parseYearRange } from '../retrieve/index.js'
 
 // One set of zod schemas validates requests and documents the API (/openapi.json).
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 
-export interface SessionStoreOptions {
+export interface SessionCacheOptions {
   /** A session unused for this long is forgotten. */
   ttlMs?: number
   /** Most sessions kept; adding one more forgets the least recently used. */
@@ -14,14 +14,14 @@ export interface SessionStoreOptions {
  * insertion order is the order of last use (a use moves the entry to the end), so the expired and
  * the least recently used are always at the front.
  */
-export class SessionStore<T> {
+export class SessionCache<T> {
   private readonly entries = new Map<string, { value: T; lastUsed: number }>()
   private readonly ttlMs: number
   private readonly max: number
   private readonly now: () => number
   private readonly newId: () => string
 
-  constructor({ ttlMs = 30 * 60_000, max = 1000, now = Date.now, newId = randomUUID }: SessionStoreOptions = {}) {
+  constructor({ ttlMs = 30 * 60_000, max = 1000, now = Date.now, newId = randomUUID }: SessionCacheOptions = {}) {
     this.ttlMs = ttlMs
     this.max = max
     this.now = now

@@ -1,80 +1,35 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
-import { createRoute, OpenAPIHono, z } from '@hono/zod-openapi'
-import type { Context, MiddlewareHandler } from 'hono'
+import { OpenAPIHono, type z } from '@hono/zod-openapi'
+import type { Context } from 'hono'
 import { bodyLimit } from 'hono/body-limit'
 import { cors } from 'hono/cors'
 import { requestId, type RequestIdVariables } from 'hono/request-id'
 import { streamSSE } from 'hono/streaming'
-import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { toAnswerJson, type Answerer, type AnswerResult } from '../answer/answer.js'
-import type { Prompts } from '../answer/prompts.js'
-import type { ChatProvider } from '../answer/providers.js'
-import { ChatSession, type ChatTurnResult } from '../chat/index.js'
+import { untilAborted } from '../abort.js'
+import { toAnswerJson, type AnswerResult } from '../answer/index.js'
 import { MAX_K } from '../config.js'
 import { exportCitations } from '../corpus/index.js'
-import type { StoredPaper } from '../index/store.js'
 import { mcpHttpHandler, paperJson } from '../mcp/index.js'
-import { filterPapers, type PaperFilter } from '../retrieve/filter.js'
-import type { Retriever, SearchHit } from '../retrieve/hybrid.js'
-import { ApiError, toApiError, validationError } from './_errors.js'
+import { filterPapers, toSearchJson, toSearchResultJson, type PaperFilter, type SearchHit } from '../retrieve/index.js'
+import { SessionBusyError, type SendOptions } from '../chat/index.js'
+import type { Conversation, Services } from '../services.js'
+import { ApiError, cancelled, logUnexpected as logFailure, timedOut, toApiError, validationError } from './_errors.js'
 import { hostGuard, methodNotAllowed, requestPath } from './_guards.js'
 import { isOpenAIPath, mountOpenAI, openAIError } from './_openai.js'
 import { exampleQuestions, type ExampleQuestion } from './_examples.js'
 import { pageHeaders, renderPage } from './_page.js'
-import {
-  AnswerResponse,
-  AskRequest,
-  ChatRequest,
-  ChatResponse,
-  CitationsRequest,
-  CitationsResponse,
-  ErrorResponse,
-  ExamplesResponse,
-  HealthResponse,
-  PaperParams,
-  PaperResponse,
-  SearchQuery,
-  SearchResponse,
-  SSE_DESCRIPTION,
-} from './_schemas.js'
-import { SessionStore } from './_sessions.js'
+import { accessLog, bearer, deadline, formatSeconds, refreshing } from './_middleware.js'
+import { openApiDocument, routes } from './_routes.js'
+import type { AnswerResponse } from './_schemas.js'
+import { SessionCache } from './_sessions.js'
 
-/** A conversation as the server drives it (ChatSession, or a stand-in in tests). */
-export interface Conversation {
-  send(message: string, options?: TurnOptions): Promise<ChatTurnResult>
-}
+export type { Conversation }
 
-interface TurnOptions {
-  signal?: AbortSignal
-  k?: number
-  onToken?: (text: string) => void
-  onRetrieval?: (hits: SearchHit[]) => void
-  onStandalone?: (question: string) => void
-}
+/** The hooks one answer (ask or chat turn) is run with. */
+type TurnOptions = Pick<SendOptions, 'signal' | 'k' | 'onToken' | 'onRetrieval'> & { onStandalone?: (question: string) => void }
 
 export interface AppDeps {
-  retriever: Pick<Retriever, 'search'>
-  answerer: Pick<Answerer, 'ask' | 'model'>
-  prompts: Prompts
-  /** The configured chat model; undefined for the offline answerer. */
-  provider?: ChatProvider | undefined
-  /** What /health and /v1/papers report on. */
-  index: {
-    papers: ReadonlyMap<string, StoredPaper>
-    chunks: number
-    embedder: { provider: string; model: string; dimensions: number | null }
-    /** The committed generation being served ("gen-000012"), when the index is a stored one. */
-    generation?: string
-    /** Which store holds the corpus, where (no password) and its version. */
-    store?: { kind: 'embedded' | 'postgres'; location: string; version: string }
-  }
-  /**
-   * Picks up an index generation another process committed (`Engine.refresh`): called in the
-   * background as requests arrive (at most every REFRESH_EVERY_MS), never awaited by them.
-   */
-  refresh?: () => Promise<boolean>
-  /** Starts a conversation; by default a ChatSession over the answerer, provider and prompts. */
-  newConversation?: () => Conversation
+  /** What the routes answer with (`createServices`): search, ask, chat, the papers, health. */
+  services: Services
   /** Milliseconds since some epoch: access-log timings and session expiry. */
   now?: () => number
   /** One line per request (and per unexpected error); stderr by default. */
@@ -105,42 +60,13 @@ export type AppEnv = {
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
-
-/** How often requests may look for a newly committed index generation (a read of the CURRENT pointer). */
-export const REFRESH_EVERY_MS = 250
-
-/**
- * Starts a refresh as a request arrives, without making the request wait: the new index is swapped
- * in when it is ready, between requests. A generation that cannot be opened is logged once.
- */
-function refreshing(refresh: () => Promise<boolean>, log: (line: string) => void): MiddlewareHandler {
-  // The monotonic clock, not the app's `now`: this throttle is no measurement, and must not shift one.
-  const now = (): number => performance.now()
-  let last = -Infinity
-  const reported = new Set<string>()
-  return async (_c, next) => {
-    if (now() - last >= REFRESH_EVERY_MS) {
-      last = now()
-      refresh().catch((error: unknown) => {
-        const message = error instanceof Error ? error.message : String(error)
-        if (!reported.has(message)) log(`askpapers: a newer index generation was not swapped in (${message}); still serving the one loaded.`)
-        reported.add(message)
-      })
-    }
-    await next()
-  }
-}
+export { REFRESH_EVERY_MS } from './_middleware.js'
 
 const stderrLine = (line: string): void => void process.stderr.write(`${line}\n`)
 
 /** The HTTP API and the page, as a Hono app: `app.request()` in tests, `listen()` in production. */
 export function createApp({
-  retriever,
-  answerer,
-  prompts,
-  provider,
-  index,
-  newConversation = () => new ChatSession({ answerer, prompts, ...(provider ? { provider } : {}) }),
+  services,
   now = Date.now,
   log = stderrLine,
   apiKey,
@@ -150,10 +76,9 @@ export function createApp({
   sessionTtlMs = 30 * 60_000,
   maxSessions = 1000,
   maxBodyBytes = DEFAULT_MAX_BODY_BYTES,
-  refresh,
 }: AppDeps): OpenAPIHono<AppEnv> {
-  const sessions = new SessionStore<Conversation>({ ttlMs: sessionTtlMs, max: maxSessions, now })
-  const busy = new WeakSet<Conversation>()
+  const { index, refresh } = services
+  const sessions = new SessionCache<Conversation>({ ttlMs: sessionTtlMs, max: maxSessions, now })
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) throw validationError(result.error, result.target)
@@ -181,7 +106,7 @@ export function createApp({
   app.use('/v1/*', deadline(requestTimeoutMs))
 
   // The MCP tools (src/mcp) over Streamable HTTP, behind the same key and deadline as /v1.
-  const mcp = mcpHttpHandler({ deps: { retriever, answerer, papers: index.papers }, log, maxBodyBytes })
+  const mcp = mcpHttpHandler({ deps: services, log, maxBodyBytes })
   if (apiKey) app.use('/mcp', bearer(apiKey))
   app.use('/mcp', deadline(requestTimeoutMs))
   app.all('/mcp', (c) => mcp(c.req.raw, { signal: c.get('signal') }))
@@ -189,30 +114,24 @@ export function createApp({
   app.openapi(routes.ask, (c) => {
     const { question, k, stream, filters } = c.req.valid('json')
     const filter = checkedFilter(filters)
-    return answer(c, wantsStream(c, stream), (hooks) => answerer.ask(question, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }), answerBody)
+    return answer(c, wantsStream(c, stream), (hooks) => services.ask(question, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }), answerBody)
   })
 
-  app.openapi(routes.chat, (c) => {
+  app.openapi(routes.chat, async (c) => {
     const { sessionId, message, k, stream, filters } = c.req.valid('json')
     const filter = checkedFilter(filters)
     const known = sessionId === undefined ? undefined : sessions.get(sessionId)
     if (sessionId !== undefined && !known) {
       throw new ApiError(404, 'NOT_FOUND', `No conversation with sessionId "${sessionId}": it may have expired after ${formatMinutes(sessionTtlMs)} idle. Send the message without a sessionId to start a new one.`, { field: 'sessionId' })
     }
-    const conversation = known ?? newConversation()
-    if (busy.has(conversation)) throw new ApiError(409, 'SESSION_BUSY', 'This conversation is still answering the previous message; wait for it, then send the next.', { field: 'sessionId' })
+    const conversation = known ?? (await services.chat())
+    // Checked before a stream starts, so a busy conversation is a 409, never an event.
+    if (conversation.busy) throw new SessionBusyError()
     // A new conversation is kept only once its first turn succeeds, so failed starts cost no memory.
     return answer(
       c,
       wantsStream(c, stream),
-      async (hooks) => {
-        busy.add(conversation)
-        try {
-          return await conversation.send(message, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) })
-        } finally {
-          busy.delete(conversation)
-        }
-      },
+      (hooks) => conversation.send(message, { ...hooks, ...(k ? { k } : {}), ...(filter ? { filter } : {}) }),
       (result) => ({ sessionId: sessionId ?? sessions.add(conversation), ...answerBody(result), standalone: result.standalone, condensedBy: result.condensedBy, ...(result.condenseWarning ? { condenseWarning: result.condenseWarning } : {}) }),
     )
   })
@@ -220,10 +139,10 @@ export function createApp({
   app.openapi(routes.search, async (c) => {
     const { q, k = 5, year, source, id } = c.req.valid('query')
     const filter = checkedFilter({ ...(year ? { years: year } : {}), ...(source ? { sources: source } : {}), ...(id ? { ids: id } : {}) })
-    const { hits } = await untilAborted(retriever.search(q, { k, ...(filter ? { filter } : {}) }), c.get('signal')).catch((error: unknown) => {
+    const { hits } = await untilAborted(services.search(q, { k, ...(filter ? { filter } : {}) }), c.get('signal')).catch((error: unknown) => {
       throw timedOut(c.get('signal')) ?? error
     })
-    return c.json({ query: q, results: hits.map(searchResult) }, 200)
+    return c.json(toSearchJson(q, hits), 200)
   })
 
   app.openapi(routes.paper, (c) => {
@@ -254,20 +173,7 @@ export function createApp({
     return c.json({ format, text: exportCitations(completed, format) }, 200)
   })
 
-  app.openapi(routes.health, async (c) => {
-    const reachable = provider ? await provider.ping() : true
-    const loaded = index.papers.size > 0
-    return c.json(
-      {
-        status: loaded && reachable ? ('ok' as const) : ('degraded' as const),
-        index: { loaded, papers: index.papers.size, chunks: index.chunks, ...(index.generation ? { generation: index.generation } : {}) },
-        embedder: index.embedder,
-        llm: provider ? { provider: before(provider.name, ':'), model: after(provider.name, ':'), reachable } : { provider: 'none', model: answerer.model, reachable },
-        ...(index.store ? { store: index.store } : {}),
-      },
-      200,
-    )
-  })
+  app.openapi(routes.health, async (c) => c.json(await services.health(), 200))
 
   app.openapi(routes.page, (c) => {
     for (const [name, value] of Object.entries(pageHeaders)) c.header(name, value)
@@ -277,7 +183,7 @@ export function createApp({
   app.openapi(routes.openapi, (c) => c.json(openApiDocument(app), 200))
 
   // OpenAI-compatible chat completions and model list, for chat UIs and the openai clients (./_openai.ts).
-  mountOpenAI(app, { answerer, prompts, provider, papers: index.papers, log, maxRemembered: maxSessions })
+  mountOpenAI(app, { services, log, maxRemembered: maxSessions })
 
   const wrongMethod = methodNotAllowed(app.routes)
   app.notFound((c) => {
@@ -314,7 +220,7 @@ export function createApp({
 
   /** The caller sees only INTERNAL; the log gets the stack, under the request id. */
   function logUnexpected(c: Context<AppEnv>, failure: ApiError): void {
-    if (failure.code === 'INTERNAL') log(`error ${c.get('requestId') ?? '-'} ${c.req.method} ${requestPath(c)}: ${describe(failure.cause)}`)
+    logFailure(log, failure, { id: c.get('requestId'), method: c.req.method, path: requestPath(c) })
   }
 
   /**
@@ -371,119 +277,8 @@ export function createApp({
   return app
 }
 
-const security = [{ bearerAuth: [] }]
-const errors = (...statuses: ContentfulStatusCode[]) =>
-  Object.fromEntries(statuses.map((status) => [status, { description: ERROR_DESCRIPTIONS[status] ?? 'Error', content: { 'application/json': { schema: ErrorResponse } } }]))
-const ERROR_DESCRIPTIONS: Partial<Record<ContentfulStatusCode, string>> = {
-  400: 'Invalid request (missing, empty or over-long text, wrong types, malformed JSON)',
-  401: 'Missing or wrong API key (only when the server has one)',
-  404: 'Not found',
-  409: 'The conversation is still answering its previous message',
-  413: 'Request body over the size limit (64 KiB by default)',
-  415: 'Request body not sent as application/json',
-  503: 'The LLM (or embedder) is unavailable; `results` holds the papers found, if any',
-  504: 'No answer within the request timeout; `results` holds the papers found, if any',
-}
-const answerContent = (schema: typeof AnswerResponse | typeof ChatResponse) => ({
-  'application/json': { schema },
-  'text/event-stream': { schema: z.string().openapi({ description: SSE_DESCRIPTION }) },
-})
-
-/** Every route, as documented in /openapi.json; handlers get their inputs validated by these schemas. */
-const routes = {
-  ask: createRoute({
-    method: 'post',
-    path: '/v1/ask',
-    tags: ['answers'],
-    summary: 'Answer a question from the papers, citing each claim [n], or abstain',
-    security,
-    request: { body: { required: true, content: { 'application/json': { schema: AskRequest } } } },
-    responses: { 200: { description: `The answer. ${SSE_DESCRIPTION}`, content: answerContent(AnswerResponse) }, ...errors(400, 401, 413, 415, 503, 504) },
-  }),
-  chat: createRoute({
-    method: 'post',
-    path: '/v1/chat',
-    tags: ['answers'],
-    summary: 'One turn of a conversation: follow-up questions are rewritten to stand alone, then answered',
-    security,
-    request: { body: { required: true, content: { 'application/json': { schema: ChatRequest } } } },
-    responses: { 200: { description: `The answer and the sessionId to continue with. ${SSE_DESCRIPTION}`, content: answerContent(ChatResponse) }, ...errors(400, 401, 404, 409, 413, 415, 503, 504) },
-  }),
-  search: createRoute({
-    method: 'get',
-    path: '/v1/search',
-    tags: ['papers'],
-    summary: 'Papers that bear on a query (hybrid keyword + dense search), with their best passages',
-    security,
-    request: { query: SearchQuery },
-    responses: { 200: { description: 'Ranked papers', content: { 'application/json': { schema: SearchResponse } } }, ...errors(400, 401, 503, 504) },
-  }),
-  paper: createRoute({
-    method: 'get',
-    path: '/v1/papers/{id}',
-    tags: ['papers'],
-    summary: 'One paper record',
-    security,
-    request: { params: PaperParams },
-    responses: { 200: { description: 'The paper', content: { 'application/json': { schema: PaperResponse } } }, ...errors(401, 404) },
-  }),
-  examples: createRoute({
-    method: 'get',
-    path: '/v1/examples',
-    tags: ['papers'],
-    summary: 'Three example questions made from titles of indexed papers (the page’s first screen)',
-    security,
-    responses: { 200: { description: 'Example questions', content: { 'application/json': { schema: ExamplesResponse } } }, ...errors(401) },
-  }),
-  citations: createRoute({
-    method: 'post',
-    path: '/v1/citations',
-    tags: ['answers'],
-    summary: 'Answers and their references as Markdown, or the cited papers as BibTeX',
-    security,
-    request: { body: { required: true, content: { 'application/json': { schema: CitationsRequest } } } },
-    responses: { 200: { description: 'The export', content: { 'application/json': { schema: CitationsResponse } } }, ...errors(400, 401, 413, 415) },
-  }),
-  health: createRoute({
-    method: 'get',
-    path: '/health',
-    tags: ['service'],
-    summary: 'Index size, embedder, and whether the LLM answers',
-    responses: { 200: { description: 'Service state', content: { 'application/json': { schema: HealthResponse } } } },
-  }),
-  page: createRoute({
-    method: 'get',
-    path: '/',
-    tags: ['service'],
-    summary: 'A web page to ask questions in a browser',
-    responses: { 200: { description: 'HTML page', content: { 'text/html': { schema: z.string() } } } },
-  }),
-  openapi: createRoute({
-    method: 'get',
-    path: '/openapi.json',
-    tags: ['service'],
-    summary: 'This document',
-    responses: { 200: { description: 'OpenAPI 3 document', content: { 'application/json': { schema: z.record(z.string(), z.unknown()) } } } },
-  }),
-}
-
-function openApiDocument(app: OpenAPIHono<AppEnv>): Record<string, unknown> {
-  return app.getOpenAPIDocument({
-    openapi: '3.0.3',
-    info: {
-      title: 'askpapers',
-      version: '0.1.0',
-      description: 'Cited answers from research-paper abstracts. Every error is {"error": {"code", "message", "field"?}}.',
-    },
-  }) as unknown as Record<string, unknown>
-}
-
 function answerBody(r: AnswerResult): z.infer<typeof AnswerResponse> {
   return toAnswerJson(r)
-}
-
-function searchResult(h: SearchHit): z.infer<typeof SearchResponse>['results'][number] {
-  return { id: h.id, title: h.title, score: h.score, passages: h.passages, ...(h.url ? { url: h.url } : {}) }
 }
 
 function wantsStream(c: Context, stream: boolean | undefined): boolean {
@@ -493,86 +288,8 @@ function wantsStream(c: Context, stream: boolean | undefined): boolean {
 /** What a failed answer becomes; past retrieval, a server-side failure carries the papers found. */
 function failed(error: unknown, signal: AbortSignal, hits: SearchHit[] | undefined): ApiError {
   const failure = timedOut(signal) ?? toApiError(error)
-  return hits && failure.status >= 500 ? toApiError(failure, { results: hits.map(searchResult) }) : failure
-}
-
-/** The reason a request's signal aborted, when it did: the 504 of the deadline, or the client gone. */
-function timedOut(signal: AbortSignal): ApiError | undefined {
-  if (!signal.aborted) return undefined
-  return signal.reason instanceof ApiError ? signal.reason : cancelled()
-}
-
-const cancelled = (): ApiError => new ApiError(499 as ContentfulStatusCode, 'CANCELLED', 'The client closed the request.')
-
-/** Settles with `work`, or rejects as soon as `signal` aborts, whichever is first. */
-function untilAborted<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    work.catch(() => {})
-    return Promise.reject(signal.reason as Error)
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason as Error)
-    signal.addEventListener('abort', onAbort, { once: true })
-    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort))
-  })
-}
-
-/**
- * One line per request: method, path (percent-encoded, so it cannot break the line), status,
- * milliseconds (to the end of a stream), request id, and "aborted by the client" when the client
- * went away before the reply was complete.
- */
-function accessLog(log: (line: string) => void, now: () => number): MiddlewareHandler<AppEnv> {
-  return async function accessLog(c, next) {
-    const started = now()
-    await next()
-    const line = (): void =>
-      log(`${c.req.method} ${requestPath(c)} ${c.res.status} ${Math.round(now() - started)}ms ${c.get('requestId')}${c.req.raw.signal.aborted ? ' aborted by the client' : ''}`)
-    const streaming = c.get('streaming')
-    if (streaming) void streaming.then(line)
-    else line()
-  }
-}
-
-/** A per-request AbortSignal that fires after `ms` (or when the client goes away); streams keep it until they end. */
-function deadline(ms: number): MiddlewareHandler<AppEnv> {
-  return async function deadline(c, next) {
-    const expiry = new AbortController()
-    const timer = setTimeout(() => expiry.abort(new ApiError(504, 'TIMEOUT', `No answer within the request timeout of ${formatSeconds(ms)}.`)), ms)
-    c.set('signal', AbortSignal.any([expiry.signal, c.req.raw.signal]))
-    try {
-      await next()
-    } finally {
-      const streaming = c.get('streaming')
-      if (streaming) void streaming.then(() => clearTimeout(timer))
-      else clearTimeout(timer)
-    }
-  }
-}
-
-/** Bearer-token check; digests make the comparison constant-time whatever the lengths. */
-function bearer(apiKey: string): MiddlewareHandler<AppEnv> {
-  const expected = sha256(apiKey)
-  return async function bearer(c, next) {
-    const header = c.req.header('authorization')
-    const token = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '')?.[1]
-    if (token === undefined || !timingSafeEqual(sha256(token), expected)) {
-      throw new ApiError(401, 'UNAUTHORIZED', header ? 'The API key is wrong.' : 'This server needs an API key: send Authorization: Bearer <key>.')
-    }
-    await next()
-  }
-}
-
-/** Provider names read "ollama:llama3.1:8b": the provider, then the model (which may hold colons). */
-const before = (text: string, sep: string): string => (text.includes(sep) ? text.slice(0, text.indexOf(sep)) : text)
-const after = (text: string, sep: string): string => (text.includes(sep) ? text.slice(text.indexOf(sep) + sep.length) : text)
-
-const sha256 = (text: string): Buffer => createHash('sha256').update(text).digest()
-
-function describe(error: unknown): string {
-  return error instanceof Error ? (error.stack ?? error.message) : String(error)
+  return hits && failure.status >= 500 ? toApiError(failure, { results: hits.map(toSearchResultJson) }) : failure
 }
 
 const formatBytes = (n: number): string => (n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`)
-const formatSeconds = (ms: number): string => `${Math.round(ms / 100) / 10} s`
 const formatMinutes = (ms: number): string => (ms >= 60_000 ? `${Math.round(ms / 6000) / 10} min` : formatSeconds(ms))

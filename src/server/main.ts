@@ -3,9 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { serve } from '@hono/node-server'
 import type { Engine } from '../engine.js'
 import { AppError } from '../errors.js'
-import type { StoredPaper } from '../index/store.js'
-import type { Retriever } from '../retrieve/hybrid.js'
-import type { AppDeps } from './app.js'
+import { servicesOver, type Services } from '../services.js'
 
 export interface ListenOptions {
   port?: number
@@ -61,82 +59,17 @@ function shutDown(server: Server, graceMs: number): Promise<void> {
   })
 }
 
-export interface EngineDeps extends Pick<AppDeps, 'answerer' | 'prompts' | 'provider' | 'index' | 'refresh'> {
-  retriever: Pick<Retriever, 'search'>
+export interface EngineDeps {
+  services: Services
 }
 
 /**
- * The engine pieces the app needs, ready to serve (the embedder is loaded now, not on the first
- * request), and live: each call goes to the index the engine holds at that moment, and `refresh`
- * swaps in a generation another process committed (`Engine.refresh`).
+ * The app's services over an open engine, ready to serve (the embedder is loaded now, not on the
+ * first request), and live: each call goes to the index the engine holds at that moment, and
+ * `refresh` swaps in a generation another process committed (`Engine.refresh`).
  */
 export async function engineDeps(engine: Engine): Promise<EngineDeps> {
-  await Promise.all([engine.retriever(), engine.answerer(), engine.prompts(), engine.embedder()])
-  const prompts = await engine.prompts()
-  const provider = engine.provider()
-  const model = (await engine.answerer()).model
-  return {
-    retriever: { search: async (question, options) => (await engine.retriever()).search(question, options) },
-    answerer: { model, ask: async (question, options) => (await engine.answerer()).ask(question, options) },
-    prompts,
-    provider,
-    index: {
-      papers: new CurrentPapers(engine),
-      get chunks() {
-        return engine.index.info().chunks
-      },
-      get embedder() {
-        return engine.index.info().embedder ?? { ...engine.expectedEmbedder(), dimensions: null }
-      },
-      get generation() {
-        return engine.index.version
-      },
-      get store() {
-        const { kind, version } = engine.index.info()
-        return { kind, location: engine.location, version }
-      },
-    },
-    refresh: () => engine.refresh(),
-  }
-}
-
-/** The papers of whichever index the engine holds now, as a read-only map. */
-class CurrentPapers implements ReadonlyMap<string, StoredPaper> {
-  constructor(private readonly engine: Engine) {}
-
-  private get map(): ReadonlyMap<string, StoredPaper> {
-    return this.engine.index.records
-  }
-
-  get size(): number {
-    return this.map.size
-  }
-
-  get(id: string): StoredPaper | undefined {
-    return this.map.get(id)
-  }
-
-  has(id: string): boolean {
-    return this.map.has(id)
-  }
-
-  forEach(callback: (value: StoredPaper, key: string, map: ReadonlyMap<string, StoredPaper>) => void, thisArg?: unknown): void {
-    this.map.forEach((value, key) => callback.call(thisArg, value, key, this))
-  }
-
-  entries(): MapIterator<[string, StoredPaper]> {
-    return this.map.entries()
-  }
-
-  keys(): MapIterator<string> {
-    return this.map.keys()
-  }
-
-  values(): MapIterator<StoredPaper> {
-    return this.map.values()
-  }
-
-  [Symbol.iterator](): MapIterator<[string, StoredPaper]> {
-    return this.map[Symbol.iterator]()
-  }
+  const services = servicesOver(engine)
+  await services.warm()
+  return { services }
 }

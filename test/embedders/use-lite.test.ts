@@ -98,13 +98,12 @@ describe('use-lite lifecycle', () => {
 
   // A real process: idle workers must not keep a CLI alive, with or without close().
   it.each(['close', 'no-close'])('lets a process exit promptly (%s)', async (mode) => {
-    const started = performance.now()
+    // execFile's timeout kills a process that idle workers keep alive, failing the test: no clock is read here.
     const { stdout } = await promisify(execFile)(process.execPath, ['--input-type=module', '--no-warnings', '-e', EXIT_SCRIPT, ENTRY, mode], {
       timeout: 30_000,
     })
 
     expect(stdout.trim()).toBe('512')
-    expect(performance.now() - started).toBeLessThan(15_000)
   })
 })
 

@@ -9,7 +9,7 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the built CLI (`npm test` builds dist/ first) as a user would, with its own environment. */
+/** Runs the built CLI as a user would, with its own environment (test/global-setup.ts rebuilds a stale dist/ first). */
 export function runCli(args: string[], { env = {}, input, cwd }: { env?: Record<string, string>; input?: string; cwd?: string } = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {

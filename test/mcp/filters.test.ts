@@ -9,8 +9,7 @@ let fx: Fixture
 let client: Client
 beforeAll(async () => {
   fx = await buildFixture()
-  const { retriever, answerer, index } = await engineDeps(fx.engine)
-  const deps: McpServerOptions['deps'] = { retriever, answerer, papers: index.papers }
+  const deps: McpServerOptions['deps'] = (await engineDeps(fx.engine)).services
   const [clientSide, serverSide] = InMemoryTransport.createLinkedPair()
   await createMcpServer({ deps }).connect(serverSide)
   client = new Client({ name: 'askpapers-test', version: '0.0.0' })

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Answerer } from '../../src/answer/answer.js'
 import { createChatProvider } from '../../src/answer/providers.js'
 import { createApp, engineDeps, listen, type EngineDeps, type RunningServer } from '../../src/server/index.js'
+import { assembleServices } from '../../src/services.js'
 import { BIN, buildFixture, LLM_DELAY_MS, PAPERS, textOf, type Fixture } from './_helpers.js'
 
 const KEY = 'mcp-test-key'
@@ -104,8 +105,12 @@ describe('/mcp over Streamable HTTP (the SDK client, a server on 127.0.0.1)', ()
     // The stub model takes LLM_DELAY_MS per piece of its reply, longer than the deadline.
     expect(LLM_DELAY_MS).toBeGreaterThan(400)
     const provider = createChatProvider({ provider: 'ollama', host: fx.ollama.url, model: 'llama3.1:8b', timeoutMs: 10_000 })
-    const answerer = new Answerer({ retriever: await fx.engine.retriever(), prompts: deps.prompts, provider })
-    const slow = await listen(createApp({ ...deps, answerer, provider, requestTimeoutMs: 400, log: () => {} }), { port: 0 })
+    const answerer = new Answerer({ retriever: await fx.engine.retriever(), prompts: await fx.engine.prompts(), provider })
+    const { services } = deps
+    const slow = await listen(
+      createApp({ services: assembleServices({ retriever: services, answerer, prompts: await fx.engine.prompts(), provider, index: services.index }), requestTimeoutMs: 400, log: () => {} }),
+      { port: 0 },
+    )
     const client = await connect(slow.url)
     try {
       const result = await client.callTool({ name: 'ask_papers', arguments: { question: 'How does LoRA reduce GPU memory?' } })

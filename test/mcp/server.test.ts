@@ -11,8 +11,7 @@ let fx: Fixture
 let deps: McpServerOptions['deps']
 beforeAll(async () => {
   fx = await buildFixture()
-  const { retriever, answerer, index } = await engineDeps(fx.engine)
-  deps = { retriever, answerer, papers: index.papers }
+  deps = (await engineDeps(fx.engine)).services
 })
 afterAll(() => fx?.close())
 

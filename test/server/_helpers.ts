@@ -3,12 +3,12 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { runInNewContext } from 'node:vm'
-import { Answerer } from '../../src/answer/answer.js'
-import { createChatProvider, type ChatProvider } from '../../src/answer/providers.js'
+import { Answerer, createChatProvider, type ChatProvider, type Prompts } from '../../src/answer/index.js'
 import { loadConfig } from '../../src/config.js'
 import { Engine } from '../../src/engine.js'
 import { createApp, engineDeps, type AppDeps } from '../../src/server/index.js'
-import type { Retriever } from '../../src/retrieve/hybrid.js'
+import type { Retriever } from '../../src/retrieve/index.js'
+import { assembleServices, type ServiceParts, type Services } from '../../src/services.js'
 import { startStubOllama, type ChatHandler, type StubServer } from '../helpers/stub-ollama.js'
 
 export const PAPERS = [
@@ -44,8 +44,9 @@ export interface Fixture {
   engine: Engine
   /** The app's engine pieces (offline answerer); tests add options or swap the answerer. */
   deps: Awaited<ReturnType<typeof engineDeps>>
-  /** The engine's retriever itself (deps.retriever follows whatever index the engine holds). */
+  /** The engine's retriever itself (deps.services.search follows whatever index the engine holds). */
   retriever: Retriever
+  prompts: Prompts
   dir: string
   close(): Promise<void>
 }
@@ -63,6 +64,7 @@ export async function buildFixture(): Promise<Fixture> {
     engine,
     deps,
     retriever: await engine.retriever(),
+    prompts: await engine.prompts(),
     dir,
     close: async () => {
       await engine.close()
@@ -89,10 +91,17 @@ export function quietApp(fixture: Fixture, options: Partial<AppDeps> = {}): { ap
 /** fetch() with the same loosely typed JSON. */
 export const fetchJson = (url: string, init?: RequestInit): Promise<JsonResponse> => fetch(url, init)
 
-/** An answerer whose LLM is the stub Ollama chat at `host` (or a stub started with `chat`). */
-export function llmAnswerer(fixture: Fixture, host: string, timeoutMs = 5_000): { answerer: Answerer; provider: ChatProvider } {
+/** An answerer whose LLM is the stub Ollama chat at `host` (or a stub started with `chat`), and the app's services with it. */
+export function llmAnswerer(fixture: Fixture, host: string, timeoutMs = 5_000): { services: Services; answerer: Answerer; provider: ChatProvider } {
   const provider = createChatProvider({ provider: 'ollama', host, model: 'llama3.1:8b', timeoutMs })
-  return { answerer: new Answerer({ retriever: fixture.retriever, prompts: fixture.deps.prompts, provider }), provider }
+  const answerer = new Answerer({ retriever: fixture.retriever, prompts: fixture.prompts, provider })
+  return { services: withParts(fixture, { answerer, provider }), answerer, provider }
+}
+
+/** The fixture's services with some parts swapped (an answerer, a provider, how conversations are made). */
+export function withParts(fixture: Fixture, parts: Partial<ServiceParts>): Services {
+  const { services } = fixture.deps
+  return assembleServices({ retriever: services, answerer: services, prompts: fixture.prompts, provider: services.provider, index: services.index, ...(services.refresh ? { refresh: services.refresh } : {}), ...parts })
 }
 
 export async function startChatStub(chat: ChatHandler): Promise<StubServer> {

@@ -1,6 +1,6 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { buildFixture, json, parseSse, quietApp, type Fixture } from './_helpers.js'
+import { buildFixture, json, parseSse, quietApp, withParts, type Fixture } from './_helpers.js'
 
 let fx: Fixture
 beforeAll(async () => {
@@ -143,9 +143,11 @@ describe('request errors', () => {
 
   it('hides the insides of an unexpected failure from the caller and logs them', async () => {
     const { app, lines } = quietApp(fx, {
-      retriever: {
-        search: () => Promise.reject(new Error('secret path /srv/index exploded')),
-      },
+      services: withParts(fx, {
+        retriever: {
+          search: () => Promise.reject(new Error('secret path /srv/index exploded')),
+        },
+      }),
     })
     const res = await app.request('/v1/search?q=memory', { headers: { 'X-Request-Id': 'req-500' } })
     expect(res.status).toBe(500)

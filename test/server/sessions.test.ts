@@ -1,9 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { ChatSession } from '../../src/chat/index.js'
 import { AppError } from '../../src/errors.js'
-import type { Conversation } from '../../src/server/index.js'
-import { SessionStore } from '../../src/server/_sessions.js'
-import { buildFixture, json, parseSse, quietApp, type Fixture } from './_helpers.js'
+import { SessionCache } from '../../src/server/_sessions.js'
+import { buildFixture, json, parseSse, quietApp, withParts, type Fixture } from './_helpers.js'
 
 let fx: Fixture
 beforeAll(async () => {
@@ -13,10 +12,10 @@ afterAll(() => fx.close())
 
 const MINUTE = 60_000
 
-describe('SessionStore', () => {
+describe('SessionCache', () => {
   it('forgets a session once it has been idle for the TTL, counting from its last use', () => {
     let now = 0
-    const store = new SessionStore<string>({ ttlMs: 10 * MINUTE, now: () => now })
+    const store = new SessionCache<string>({ ttlMs: 10 * MINUTE, now: () => now })
     const id = store.add('a')
     now = 10 * MINUTE - 1
     expect(store.get(id)).toBe('a')
@@ -29,7 +28,7 @@ describe('SessionStore', () => {
 
   it('forgets the least recently used session when full', () => {
     let n = 0
-    const store = new SessionStore<string>({ max: 2, now: () => 0, newId: () => `s${++n}` })
+    const store = new SessionCache<string>({ max: 2, now: () => 0, newId: () => `s${++n}` })
     expect([store.add('a'), store.add('b')]).toEqual(['s1', 's2'])
     expect(store.get('s1')).toBe('a')
     expect(store.add('c')).toBe('s3')
@@ -40,7 +39,7 @@ describe('SessionStore', () => {
   it('sweeps expired sessions before evicting live ones', () => {
     let now = 0
     let n = 0
-    const store = new SessionStore<string>({ max: 2, ttlMs: MINUTE, now: () => now, newId: () => `s${++n}` })
+    const store = new SessionCache<string>({ max: 2, ttlMs: MINUTE, now: () => now, newId: () => `s${++n}` })
     store.add('old')
     now = 30_000
     store.add('live')
@@ -116,7 +115,9 @@ describe('POST /v1/chat', () => {
     let fail = false
     const { app } = quietApp(fx, {
       maxSessions: 1,
-      newConversation: () => (fail ? { send: () => Promise.reject(new AppError('PROVIDER_UNAVAILABLE', 'Cannot reach Ollama.')) } : realConversation()),
+      services: withParts(fx, {
+        newConversation: () => (fail ? new ChatSession({ answerer: { ask: () => Promise.reject(new AppError('PROVIDER_UNAVAILABLE', 'Cannot reach Ollama.')) }, prompts: fx.prompts }) : realConversation()),
+      }),
     })
     const { sessionId } = await (await app.request('/v1/chat', json({ message: 'How does LoRA reduce GPU memory?' }))).json()
     fail = true
@@ -129,15 +130,18 @@ describe('POST /v1/chat', () => {
     // Each message waits for the test to release it.
     const gates: Array<() => void> = []
     const { app } = quietApp(fx, {
-      newConversation: () => {
-        const real = realConversation()
-        return {
-          send: async (message, options) => {
-            await new Promise<void>((resolve) => gates.push(resolve))
-            return real.send(message, options)
-          },
-        }
-      },
+      services: withParts(fx, {
+        newConversation: () =>
+          new ChatSession({
+            answerer: {
+              ask: async (question, options) => {
+                await new Promise<void>((resolve) => gates.push(resolve))
+                return fx.deps.services.ask(question, options)
+              },
+            },
+            prompts: fx.prompts,
+          }),
+      }),
     })
     const starting = app.request('/v1/chat', json({ message: 'How does LoRA reduce GPU memory?' }))
     await vi.waitFor(() => expect(gates).toHaveLength(1))
@@ -157,6 +161,6 @@ describe('POST /v1/chat', () => {
   })
 })
 
-function realConversation(): Conversation {
-  return new ChatSession({ answerer: fx.deps.answerer, prompts: fx.deps.prompts })
+function realConversation(): ChatSession {
+  return new ChatSession({ answerer: fx.deps.services, prompts: fx.prompts })
 }

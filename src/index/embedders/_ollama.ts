@@ -1,6 +1,6 @@
 import { OllamaEmbeddings } from '@langchain/ollama'
-import { AppError } from '../../errors.js'
-import { RemoteEmbeddings, httpStatus, isTimeout, retryOnlyTransient, rootCause, serverMessage } from './_remote.js'
+import { baseUrlOf, describeOllamaError, retryOnlyTransient, withTimeout } from '../../remote/index.js'
+import { RemoteEmbeddings } from './_remote.js'
 import type { Embedder } from './index.js'
 
 export interface OllamaOptions {
@@ -21,7 +21,7 @@ export async function createOllamaEmbedder({
   batchSize = 32,
   fetch: fetchImpl = fetch,
 }: OllamaOptions): Promise<Embedder> {
-  const baseUrl = host.replace(/\/+$/, '')
+  const baseUrl = baseUrlOf(host)
   const client = new OllamaEmbeddings({
     baseUrl,
     model,
@@ -36,29 +36,3 @@ export async function createOllamaEmbedder({
   return { info: { provider: 'ollama', model, dimensions: probe.length }, embeddings, close: async () => {} }
 }
 
-export function describeOllamaError(error: unknown, { host, model, timeoutMs }: { host: string; model: string; timeoutMs: number }): AppError {
-  const status = httpStatus(error)
-  const message = serverMessage(error)
-  if (isTimeout(error)) {
-    return new AppError('TIMEOUT', `Ollama at ${host} (model ${model}) did not answer within ${timeoutMs / 1000} s.`, { cause: error })
-  }
-  if (status === undefined) {
-    return new AppError('PROVIDER_UNAVAILABLE', `Cannot reach Ollama at ${host} (model ${model}): is \`ollama serve\` running? (${rootCause(error)})`, {
-      cause: error,
-    })
-  }
-  if (status === 404 && /not found/i.test(message)) {
-    return new AppError('MODEL_MISSING', `Ollama at ${host} has no model "${model}": run \`ollama pull ${model}\`.`, { cause: error })
-  }
-  // e.g. 400 "\"llama3\" does not support embeddings": the configuration names the wrong model.
-  const code = status >= 400 && status < 500 ? 'CONFIG' : 'PROVIDER_UNAVAILABLE'
-  return new AppError(code, `Ollama at ${host} (model ${model}) failed with HTTP ${status}: ${message}`, { cause: error })
-}
-
-/** ollama-js has no timeout option; its `fetch` is injectable. */
-function withTimeout(fetchImpl: typeof fetch, timeoutMs: number): typeof fetch {
-  return (input, init = {}) => {
-    const timeout = AbortSignal.timeout(timeoutMs)
-    return fetchImpl(input, { ...init, signal: init.signal ? AbortSignal.any([init.signal, timeout]) : timeout })
-  }
-}

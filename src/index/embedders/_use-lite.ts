@@ -6,7 +6,7 @@ import type { WorkerReply, WorkerRequest } from './_use-worker.js'
 import type { Embedder } from './index.js'
 
 export const USE_LITE_MODEL = 'universal-sentence-encoder-lite'
-// Also in _use-worker.ts, which this file must not import at run time (it would load TF.js here).
+// Also in _use-model.ts, which this file must not import at run time (it would load TF.js here).
 export const USE_LITE_DIMENSIONS = 512
 
 export interface UseLiteOptions {

@@ -2,7 +2,7 @@ import { readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { matchesFilter, normaliseTitle, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
-import { tokenize } from '../../retrieve/tokenize.js'
+import { bm25Idf, tokenize } from '../../retrieve/index.js'
 import type { ChunkOptions } from '../chunk.js'
 import type { Embedder, EmbedderInfo } from '../embedders/index.js'
 import { commitBatch, currentToken, type CommitState } from './_commit.js'
@@ -296,7 +296,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
           if (p < 0) continue
           const tf = a.postingTf[p] as number
           const norm = K1 * (1 - B + (B * (a.paperLengths[at.row] as number)) / (avg || 1))
-          score += (Math.log(1 + (n - df + 0.5) / (df + 0.5)) * tf * (K1 + 1)) / (tf + norm)
+          score += (bm25Idf(df, n) * tf * (K1 + 1)) / (tf + norm)
         }
         if (score > 0) out.push({ id, score })
       }
@@ -307,7 +307,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     const touched: number[] = []
     const terms = [...new Set(tokenize(query))].flatMap((term) => {
       const df = this.documentFrequency(term)
-      return df === 0 ? [] : [{ term, idf: Math.log(1 + (n - df + 0.5) / (df + 0.5)) }]
+      return df === 0 ? [] : [{ term, idf: bm25Idf(df, n) }]
     })
     const gain = (idf: number, tf: number, length: number): number => {
       const norm = K1 * (1 - B + (B * length) / (avg || 1))
@@ -401,7 +401,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
     const terms = [...new Set(tokenize(query))]
     const n = this.liveChunks
     const avg = n ? this.totalChunkLength / n : 0
-    const idf = new Map(terms.map((t) => [t, this.chunkDf(t)] as const).filter(([, df]) => df > 0).map(([t, df]) => [t, Math.log(1 + (n - df + 0.5) / (df + 0.5))]))
+    const idf = new Map(terms.map((t) => [t, this.chunkDf(t)] as const).filter(([, df]) => df > 0).map(([t, df]) => [t, bm25Idf(df, n)]))
     const out: ScoredId[] = []
     // Segments that store chunk term counts are scored from them (no text read, nothing tokenized);
     // older ones from the chunk texts. Papers in the order asked, chunks in abstract order, as before.
@@ -478,7 +478,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
       documentFrequency: (term) => df.get(term) ?? 0,
       idf: (term) => {
         const d = df.get(term) ?? 0
-        return Math.log(1 + (n - d + 0.5) / (d + 0.5))
+        return bm25Idf(d, n)
       },
     }
   }

@@ -3,7 +3,7 @@ import { link, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
 import { normaliseTitle, paperYear, type Paper } from '../../corpus/index.js'
-import { termFrequencies } from '../../retrieve/keyword.js'
+import { paperDocument, termFrequencies } from '../../retrieve/index.js'
 import type { StoredChunk } from './_contract.js'
 import { digestOf, digestFile, fsyncPath, type FileDigest } from './_files.js'
 
@@ -110,10 +110,7 @@ export const sourceFile = (source: string): string => source.replace(/:\d+$/, ''
 
 /** BM25 document of a paper: the title counted twice, then the plain abstract. */
 export const paperTerms = (paper: Pick<StoredPaperLike, 'title' | 'plainAbstract'>): { tf: Map<string, number>; length: number } =>
-  termFrequencies([
-    { text: paper.title, weight: 2 },
-    { text: paper.plainAbstract, weight: 1 },
-  ])
+  termFrequencies(paperDocument(paper))
 
 /** BM25 counts of a chunk's passage. */
 const chunkTerms = (text: string): { tf: Map<string, number>; length: number } => termFrequencies([{ text, weight: 1 }])

@@ -1,0 +1,2 @@
+// The command line's one import surface: `bin/askpapers.js` runs it.
+export { runCli } from './main.js'
