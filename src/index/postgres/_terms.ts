@@ -4,7 +4,7 @@ import { tokenize } from '../../retrieve/tokenize.js'
 // tokenizer, not Postgres's `english` stemming, which keeps `pre-train` whole, stems `memory` to
 // `memori` and has its own stopwords), so BM25 computed in SQL from the stored rows gives the
 // embedded store's scores.
-export { scoreFields, termFrequencies } from '../../retrieve/keyword.js'
+export { bm25Idf, scoreFields, termFrequencies } from '../../retrieve/keyword.js'
 
 /** Title counted twice, plus the cleaned abstract: the document the paper-level keyword leg ranks. */
 export const paperFields = (paper: { title: string; plainAbstract: string }): { text: string; weight: number }[] => [
