@@ -60,9 +60,12 @@ export async function acquireWriteLock(pool: pg.Pool, schema: string, { wait, on
     await new Promise((resolve) => setTimeout(resolve, delay))
   }
   // On the lock's own connection (a writer needs no second one), between commits; a commit's verify() beats too.
-  let busy = false
+  // pg runs one query at a time per client: the heartbeat never overlaps the writer's own queries
+  // (they all go through `exclusive`, which waits for a heartbeat in flight).
+  let busy = 0
+  let beating: Promise<unknown> = Promise.resolve()
   const heartbeat = setInterval(() => {
-    if (!busy) client.query(`UPDATE ${s}.writer SET heartbeat_at = now() WHERE token = $1`, [token]).catch(() => undefined)
+    if (busy === 0) beating = client.query(`UPDATE ${s}.writer SET heartbeat_at = now() WHERE token = $1`, [token]).catch(() => undefined)
   }, heartbeatMs)
   heartbeat.unref()
   let released = false
@@ -76,11 +79,12 @@ export async function acquireWriteLock(pool: pg.Pool, schema: string, { wait, on
       }
     },
     async exclusive(fn) {
-      busy = true
+      busy++
       try {
+        await beating
         return await fn()
       } finally {
-        busy = false
+        busy--
       }
     },
     async release() {

@@ -360,7 +360,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   private session(lease: WriteLease): WriteSession {
     return {
       reader: async () => {
-        this.current = this.toInfo(await this.run(() => readCorpus(lease.client, this.schema)))
+        this.current = this.toInfo(await this.run(() => lease.exclusive(() => readCorpus(lease.client, this.schema))))
         return this
       },
       vectorsByHash: async (hashes, among) => {
@@ -372,20 +372,20 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         const all = [...hashes]
         for (let i = 0; i < all.length; i += READ_SLICE) {
           const rows = await this.run(() =>
-            lease.client.query<{ hash: string; embedding: string }>(`SELECT DISTINCT ON (hash) hash, embedding::text AS embedding FROM ${this.t('chunks')} WHERE hash = ANY($1)${within}`, [all.slice(i, i + READ_SLICE), ...papers]),
+            lease.exclusive(() => lease.client.query<{ hash: string; embedding: string }>(`SELECT DISTINCT ON (hash) hash, embedding::text AS embedding FROM ${this.t('chunks')} WHERE hash = ANY($1)${within}`, [all.slice(i, i + READ_SLICE), ...papers])),
           )
           for (const r of rows.rows) out.set(r.hash, JSON.parse(r.embedding) as number[])
         }
         return out
       },
       contentHashes: async () => {
-        const rows = await this.run(() => lease.client.query<{ id: string; content_hash: string }>(`SELECT id, content_hash FROM ${this.t('papers')}`))
+        const rows = await this.run(() => lease.exclusive(() => lease.client.query<{ id: string; content_hash: string }>(`SELECT id, content_hash FROM ${this.t('papers')}`)))
         return new Map(rows.rows.map((r) => [r.id, r.content_hash]))
       },
       commit: async (batch) => {
         await this.run(() => lease.exclusive(() => this.commit(lease, batch)))
         // On the lock's connection: a writer needs no second one from the pool.
-        this.current = this.toInfo(await this.run(() => readCorpus(lease.client, this.schema)))
+        this.current = this.toInfo(await this.run(() => lease.exclusive(() => readCorpus(lease.client, this.schema))))
       },
       release: () => lease.release(),
     }

@@ -1,16 +1,13 @@
-import { tokenize } from '../../retrieve/tokenize.js'
+import { paperDocument, tokenize } from '../../retrieve/index.js'
 
 // Term frequencies are counted by the embedded BM25's own `termFrequencies` (the project's
 // tokenizer, not Postgres's `english` stemming, which keeps `pre-train` whole, stems `memory` to
 // `memori` and has its own stopwords), so BM25 computed in SQL from the stored rows gives the
 // embedded store's scores.
-export { bm25Idf, scoreFields, termFrequencies } from '../../retrieve/keyword.js'
+export { bm25Idf, scoreFields, termFrequencies } from '../../retrieve/index.js'
 
 /** Title counted twice, plus the cleaned abstract: the document the paper-level keyword leg ranks. */
-export const paperFields = (paper: { title: string; plainAbstract: string }): { text: string; weight: number }[] => [
-  { text: paper.title, weight: 2 },
-  { text: paper.plainAbstract, weight: 1 },
-]
+export const paperFields = paperDocument
 
 /** The distinct terms of a query, in first-seen order (BM25 counts each once). */
 export const queryTerms = (query: string): string[] => [...new Set(tokenize(query))]

@@ -1,5 +1,4 @@
-import type { StoredPaper } from '../store/_generation.js'
-import type { ChunkNeighbour, CorpusReader, PaperFilter, ScoredId, StoreInfo, StoredChunk, TermStats } from '../store/_contract.js'
+import type { ChunkNeighbour, CorpusReader, PaperFilter, ScoredId, StoreInfo, StoredChunk, StoredPaper, TermStats } from '../store/index.js'
 import type { EmbedderInfo } from '../embedders/index.js'
 import type { PostgresStore } from './_store.js'
 
