@@ -5,18 +5,12 @@
 //   node _scale-child.mjs add DIR PAPERS        open it, then add 100 new papers
 import { PaperIndex } from '../dist/index/store.js'
 import { DEFAULT_FUSION, Retriever } from '../dist/retrieve/hybrid.js'
+import { maxRssMB, r2, rssMB, timeSearches } from './_measure.mjs'
 import { benchEmbedder, synthPapers, synthQueries } from './_synthetic.mjs'
 
 const [mode, dir, n] = process.argv.slice(2)
 const papers = Number(n)
 const CHUNKING = { size: 300, overlap: 0 }
-const rssMB = () => Math.round(process.memoryUsage().rss / 2 ** 20)
-const maxRssMB = () => Math.round(process.resourceUsage().maxRSS / 1024)
-const pct = (xs, p) => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]
-}
-const r2 = (x) => Math.round(x * 100) / 100
 
 if (mode === 'build') {
   const embedder = benchEmbedder()
@@ -38,22 +32,11 @@ if (mode === 'build') {
   const index = await PaperIndex.open(dir)
   const retriever = new Retriever(index, undefined, { ...DEFAULT_FUSION, denseWeight: 0.4 })
   const openMs = performance.now() - t0
-  const t1 = performance.now()
-  await retriever.rank(queries[0], vectors[0], 10, 'hybrid')
-  const firstMs = performance.now() - t1
-  const times = []
-  let hits = 0
-  for (let i = 0; i < queries.length; i++) {
-    const t = performance.now()
-    const ranked = await retriever.rank(queries[i], vectors[i], 10, 'hybrid')
-    times.push(performance.now() - t)
-    hits += ranked.length
-  }
+  const timed = await timeSearches(retriever, queries, vectors)
   console.log(
     JSON.stringify({
       openMs: r2(openMs),
-      firstSearchMs: r2(firstMs),
-      search: { p50: r2(pct(times, 50)), p95: r2(pct(times, 95)), n: times.length, hitsPerQuery: hits / queries.length },
+      ...timed,
       rssMB: rssMB(),
       maxRssMB: maxRssMB(),
     }),

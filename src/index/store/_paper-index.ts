@@ -295,8 +295,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
           const p = findRow(a.postingDoc, a.postingStart[t] ?? 0, a.postingStart[t + 1] ?? 0, at.row)
           if (p < 0) continue
           const tf = a.postingTf[p] as number
-          const norm = K1 * (1 - B + (B * (a.paperLengths[at.row] as number)) / (avg || 1))
-          score += (bm25Idf(df, n) * tf * (K1 + 1)) / (tf + norm)
+          score += bm25Gain(bm25Idf(df, n), tf, a.paperLengths[at.row] as number, avg)
         }
         if (score > 0) out.push({ id, score })
       }
@@ -309,10 +308,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
       const df = this.documentFrequency(term)
       return df === 0 ? [] : [{ term, idf: bm25Idf(df, n) }]
     })
-    const gain = (idf: number, tf: number, length: number): number => {
-      const norm = K1 * (1 - B + (B * length) / (avg || 1))
-      return (idf * tf * (K1 + 1)) / (tf + norm)
-    }
+    const gain = (idf: number, tf: number, length: number): number => bm25Gain(idf, tf, length, avg)
     /** The stored tf of a term in one row key, by binary search in the term's posting list (0: absent). */
     const tfAt = (term: string, key: number): { tf: number; length: number } => {
       const s = this.segmentOfKey(key)
@@ -418,12 +414,11 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
           const tf = new Map<string, number>()
           const tokens = tokenize(chunk.text)
           for (const t of tokens) tf.set(t, (tf.get(t) ?? 0) + 1)
-          const norm = K1 * (1 - B + (B * tokens.length) / (avg || 1))
           let score = 0
           for (const term of terms) {
             const f = tf.get(term)
             const w = idf.get(term)
-            if (f && w !== undefined) score += (w * f * (K1 + 1)) / (f + norm)
+            if (f && w !== undefined) score += bm25Gain(w, f, tokens.length, avg)
           }
           if (score > 0) out.push({ id: chunk.id, score })
         }
@@ -433,7 +428,6 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
       const a = seg.meta.arrays
       const tfs = a.chunkPostingTf as Int32Array
       for (const c of this.chunkRange(seg, at.row)) {
-        const norm = K1 * (1 - B + (B * (a.chunkLengths[c] as number)) / (avg || 1))
         let score = 0
         for (const term of terms) {
           const w = idf.get(term)
@@ -441,7 +435,7 @@ export class PaperIndex implements CorpusReader, CorpusWriter {
           if (w === undefined || t === undefined) continue
           const p = findRow(a.chunkPostingDoc, a.chunkPostingStart[t] ?? 0, a.chunkPostingStart[t + 1] ?? 0, c)
           const f = p < 0 ? 0 : (tfs[p] as number)
-          if (f) score += (w * f * (K1 + 1)) / (f + norm)
+          if (f) score += bm25Gain(w, f, a.chunkLengths[c] as number, avg)
         }
         if (score > 0) out.push({ id: `${id}#${a.chunkIndex[c] ?? 0}`, score })
       }
@@ -786,6 +780,12 @@ class LazyRecords implements ReadonlyMap<string, StoredPaper> {
   [Symbol.iterator](): MapIterator<[string, StoredPaper]> {
     return this.entries()
   }
+}
+
+/** One term's BM25 share of a document's score (the one formula every keyword path here uses). */
+function bm25Gain(idf: number, tf: number, length: number, avg: number): number {
+  const norm = K1 * (1 - B + (B * length) / (avg || 1))
+  return (idf * tf * (K1 + 1)) / (tf + norm)
 }
 
 /** Slack for float rounding in the pruning bounds: far above it, far below any score difference that matters. */

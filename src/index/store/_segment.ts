@@ -292,28 +292,8 @@ export class SegmentBuilder {
   private encodeMeta(): Buffer {
     const terms = [...this.postings.keys()]
     const chunkTerms = [...this.chunkPostings.keys()]
-    const postingStart = [0]
-    const postingDoc: number[] = []
-    const postingTf: number[] = []
-    for (const term of terms) {
-      const list = this.postings.get(term)!
-      for (let i = 0; i < list.docs.length; i++) {
-        postingDoc.push(list.docs[i]!)
-        postingTf.push(list.tfs[i]!)
-      }
-      postingStart.push(postingDoc.length)
-    }
-    const chunkPostingStart = [0]
-    const chunkPostingDoc: number[] = []
-    const chunkPostingTf: number[] = []
-    for (const term of chunkTerms) {
-      const list = this.chunkPostings.get(term)!
-      for (let i = 0; i < list.docs.length; i++) {
-        chunkPostingDoc.push(list.docs[i]!)
-        chunkPostingTf.push(list.tfs[i]!)
-      }
-      chunkPostingStart.push(chunkPostingDoc.length)
-    }
+    const { start: postingStart, docs: postingDoc, tfs: postingTf } = flattenPostings(terms, this.postings)
+    const { start: chunkPostingStart, docs: chunkPostingDoc, tfs: chunkPostingTf } = flattenPostings(chunkTerms, this.chunkPostings)
     const arrays: Record<ArrayName, number[]> = {
       paperOffsets: this.ints.paperOffsets,
       paperLengths: this.ints.paperLengths,
@@ -400,6 +380,22 @@ export function decodeMeta(data: Buffer): SegmentMeta {
   header.chunkTerms.forEach((t, i) => chunkTerms.set(t, i))
   const { arrays: _a, terms: termList, chunkTerms: chunkTermList, ...rest } = header
   return { ...rest, terms, chunkTerms, termList, chunkTermList, arrays, hashes }
+}
+
+/** Posting lists laid end to end in term order: `start[t]..start[t + 1]` are term t's rows and counts. */
+function flattenPostings(terms: readonly string[], lists: ReadonlyMap<string, { docs: number[]; tfs: number[] }>): { start: number[]; docs: number[]; tfs: number[] } {
+  const start = [0]
+  const docs: number[] = []
+  const tfs: number[] = []
+  for (const term of terms) {
+    const list = lists.get(term)!
+    for (let i = 0; i < list.docs.length; i++) {
+      docs.push(list.docs[i]!)
+      tfs.push(list.tfs[i]!)
+    }
+    start.push(docs.length)
+  }
+  return { start, docs, tfs }
 }
 
 /** Line `row` of a JSONL buffer, by its offsets. */
