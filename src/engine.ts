@@ -264,7 +264,7 @@ export class Engine {
 
   private async newAnswerer(index: EngineCorpus, retriever: Retriever, { measure }: { measure: boolean }): Promise<Answerer> {
     const [prompts, everyday] = await Promise.all([this.prompts(), this.everyday(index, measure)])
-    return new Answerer({ retriever, prompts, provider: this.provider(), everyday })
+    return new Answerer({ retriever, corpus: index, prompts, provider: this.provider(), everyday })
   }
 
   /**
