@@ -3,7 +3,8 @@ import { resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import { AppError } from './errors.js'
-import { DEFAULT_CHUNKING } from './index/index.js'
+import type { LlmConfig } from './answer/index.js'
+import { DEFAULT_CHUNKING, USE_LITE_MODEL, type EmbedderConfig } from './index/index.js'
 import { parseStoreUrl, type StoreTarget } from './index/postgres/index.js'
 import { tokenize } from './retrieve/index.js'
 
@@ -138,6 +139,51 @@ export function loadConfig(env: NodeJS.ProcessEnv, flags: ConfigFlags = {}, cwd 
     throw new AppError('CONFIG', 'The openai embedder needs OPENAI_API_KEY (and OPENAI_BASE_URL for a non-OpenAI endpoint).', { field: 'OPENAI_API_KEY' })
   }
   return parsed.data
+}
+
+/**
+ * The provider settings of this configuration, mapped once here: the chat model (undefined: the
+ * offline answerer) and the embedder, as `createChatProvider` and `createEmbedder` take them.
+ */
+export function llmConfig(c: Config): LlmConfig | undefined {
+  switch (c.llm) {
+    case 'none':
+      return undefined
+    case 'ollama':
+      return { provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs, contextTokens: c.llmContext }
+    case 'openai':
+      return {
+        provider: 'openai',
+        apiKey: c.openaiApiKey ?? '',
+        model: c.llmModel,
+        timeoutMs: c.timeoutMs,
+        contextTokens: c.llmContext,
+        ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}),
+      }
+  }
+}
+
+export function embedderConfig(config: Config): EmbedderConfig {
+  switch (config.embedder) {
+    case 'use-lite':
+      return { provider: 'use-lite' }
+    case 'ollama':
+      return { provider: 'ollama', host: config.ollamaHost, model: config.ollamaEmbedModel, timeoutMs: config.timeoutMs }
+    case 'openai':
+      return {
+        provider: 'openai',
+        apiKey: config.openaiApiKey ?? '',
+        model: config.openaiEmbedModel,
+        timeoutMs: config.timeoutMs,
+        ...(config.openaiBaseURL ? { baseURL: config.openaiBaseURL } : {}),
+      }
+  }
+}
+
+/** The embedder this configuration names, as an index records it (the dimensions are known only once it runs). */
+export function embedderIdentity(config: Config): { provider: EmbedderChoice; model: string } {
+  const embedder = embedderConfig(config)
+  return { provider: embedder.provider, model: embedder.provider === 'use-lite' ? USE_LITE_MODEL : embedder.model }
 }
 
 /** `--store` / ASKPAPERS_STORE_URL parsed (a CONFIG error that never echoes the URL, which may hold a password). */

@@ -1,10 +1,10 @@
-import { defaultSeedDir, formatProblem, loadPapers, type MergeConflict, type ParseProblem } from './corpus/index.js'
-import type { Config } from './config.js'
+import { readIngestInput, type MergeConflict, type ParseProblem } from './corpus/index.js'
+import { embedderConfig, embedderIdentity, llmConfig, type Config } from './config.js'
 import { AppError } from './errors.js'
 import { DEFAULT_CHUNKING, ingestPapers, PaperIndex, type ChunkOptions, type IngestCounts, type IngestDetails, type IngestOptions, type StoredPaper } from './index/index.js'
-import { createEmbedder, USE_LITE_MODEL, type Embedder, type EmbedderConfig } from './index/embedders/index.js'
+import { createEmbedder, type Embedder } from './index/embedders/index.js'
 import { PostgresStore, PostgresView } from './index/postgres/index.js'
-import { Answerer, everydaySimilarity, loadEverydayQuestions, loadPrompts, createChatProvider, type Prompts, type ChatProvider, type LlmConfig } from './answer/index.js'
+import { Answerer, everydaySimilarity, loadEverydayQuestions, loadPrompts, createChatProvider, type Prompts, type ChatProvider } from './answer/index.js'
 import { calibrateFusion, DEFAULT_FUSION, Retriever, type FusionCalibration, type FusionOptions } from './retrieve/index.js'
 
 export interface IngestSummary extends IngestCounts, IngestDetails {
@@ -14,9 +14,6 @@ export interface IngestSummary extends IngestCounts, IngestDetails {
   problems: ParseProblem[]
   seconds: number
 }
-
-/** Problems quoted in the error when no record at all could be read. */
-const PROBLEMS_SHOWN = 5
 
 /**
  * The corpus the engine holds, whichever store keeps it: the embedded index (a data directory) or a
@@ -74,9 +71,7 @@ export class Engine {
 
   /** The embedder this configuration names, as the index records it (dimensions known only after creation). */
   expectedEmbedder(): { provider: Config['embedder']; model: string } {
-    const c = this.config
-    const model = c.embedder === 'use-lite' ? USE_LITE_MODEL : c.embedder === 'ollama' ? c.ollamaEmbedModel : c.openaiEmbedModel
-    return { provider: c.embedder, model }
+    return embedderIdentity(this.config)
   }
 
   embedder(): Promise<Embedder> {
@@ -96,17 +91,8 @@ export class Engine {
    */
   async ingest(paths: string[], { rebuild = false, ...options }: IngestOptions & { rebuild?: boolean } = {}): Promise<IngestSummary> {
     const started = performance.now()
-    if (rebuild && paths.length === 0 && this.current.isEmpty) {
-      throw new AppError('BAD_INPUT', `Nothing to rebuild: the index in ${this.location} is empty. Run \`askpapers ingest\` (the bundled seeds) or \`askpapers ingest PATH\` instead.`)
-    }
-    const loaded = rebuild && paths.length === 0 ? { papers: [], problems: [], conflicts: [] } : await loadPapers(paths.length > 0 ? paths : [defaultSeedDir()])
+    const loaded = await readIngestInput(paths, { rebuild, indexEmpty: this.current.isEmpty, location: this.location })
     const { papers, problems } = loaded
-    if (papers.length === 0 && problems.length > 0) {
-      const shown = problems.slice(0, PROBLEMS_SHOWN).map((p) => `  ${formatProblem(p)}`)
-      const more = problems.length > PROBLEMS_SHOWN ? [`  … and ${problems.length - PROBLEMS_SHOWN} more`] : []
-      const where = paths.length > 0 ? paths.join(', ') : defaultSeedDir()
-      throw new AppError('BAD_INPUT', [`No valid paper in ${where}: ${problems.length} record(s) skipped:`, ...shown, ...more].join('\n'))
-    }
     // A rebuild re-embeds every paper already indexed too: it changes the embedder, never the corpus.
     if (!rebuild) this.current.assertCompatible(this.expectedEmbedder())
     const { counts, index, details } = await this.ingestInto(papers, { ...options, rebuild })
@@ -264,7 +250,7 @@ export class Engine {
 
   private async newAnswerer(index: EngineCorpus, retriever: Retriever, { measure }: { measure: boolean }): Promise<Answerer> {
     const [prompts, everyday] = await Promise.all([this.prompts(), this.everyday(index, measure)])
-    return new Answerer({ retriever, prompts, provider: this.provider(), everyday })
+    return new Answerer({ retriever, corpus: index, prompts, provider: this.provider(), everyday })
   }
 
   /**
@@ -303,39 +289,3 @@ export class Engine {
 const CALIBRATION_NOTE = 'fusion-calibration'
 const EVERYDAY_NOTE = 'everyday-questions'
 const MIN_PAPERS_FOR_EVERYDAY = 20
-
-/** The chat model this configuration names (undefined: the offline answerer); beside `embedderConfig`, the other switch on a provider. */
-export function llmConfig(c: Config): LlmConfig | undefined {
-  switch (c.llm) {
-    case 'none':
-      return undefined
-    case 'ollama':
-      return { provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs, contextTokens: c.llmContext }
-    case 'openai':
-      return {
-        provider: 'openai',
-        apiKey: c.openaiApiKey ?? '',
-        model: c.llmModel,
-        timeoutMs: c.timeoutMs,
-        contextTokens: c.llmContext,
-        ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}),
-      }
-  }
-}
-
-export function embedderConfig(config: Config): EmbedderConfig {
-  switch (config.embedder) {
-    case 'use-lite':
-      return { provider: 'use-lite' }
-    case 'ollama':
-      return { provider: 'ollama', host: config.ollamaHost, model: config.ollamaEmbedModel, timeoutMs: config.timeoutMs }
-    case 'openai':
-      return {
-        provider: 'openai',
-        apiKey: config.openaiApiKey ?? '',
-        model: config.openaiEmbedModel,
-        timeoutMs: config.timeoutMs,
-        ...(config.openaiBaseURL ? { baseURL: config.openaiBaseURL } : {}),
-      }
-  }
-}

@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'MODEL_MISSING'
   | 'TIMEOUT'
   | 'CONFIG'
+  /** The person answered no to a confirmation (`papers remove`): nothing was done, and the message says so. */
+  | 'DECLINED'
 
 export class AppError extends Error {
   readonly code: ErrorCode

@@ -1,4 +1,5 @@
 import { citationFields, paperLink, type CitationFields, type PaperLink } from '../corpus/index.js'
+import type { CorpusReader, StoredChunk } from '../index/index.js'
 import type { Retriever, SearchHit, PaperFilter } from '../retrieve/index.js'
 import {
   ABSTENTION_SENTENCE,
@@ -105,8 +106,20 @@ export interface AskOptions {
   onRetrieval?: (hits: SearchHit[]) => void
 }
 
+/**
+ * What the answerer reads of the corpus besides the search: term statistics for the evidence checks,
+ * and the found papers' chunks with their similarity to the question for the extractive answer.
+ */
+export type EvidenceReader = Pick<CorpusReader, 'termStats' | 'chunksOf' | 'chunkSimilarities'>
+
+/**
+ * The answerer's two narrow dependencies: `retriever` finds the papers (`Retriever.retrieve`: the
+ * hits plus the question's embedding, which never leaves the answerer), and `corpus` gives the
+ * evidence about them (the store the retriever searches).
+ */
 export interface AnswererDeps {
-  retriever: Retriever
+  retriever: Pick<Retriever, 'retrieve'>
+  corpus: EvidenceReader
   prompts: Prompts
   /** No provider: the offline extractive answerer. */
   provider?: ChatProvider | undefined
@@ -138,11 +151,11 @@ export class Answerer {
 
   async ask(question: string, { k = 5, filter, signal, onToken, onRetrieval, sampling }: AskOptions = {}): Promise<AnswerResult> {
     const started = performance.now()
-    const { hits, timings, queryVector } = await this.deps.retriever.search(question, { k, filter })
+    const { hits, timings, queryVector } = await this.deps.retriever.retrieve(question, { k, filter })
     signal?.throwIfAborted()
     onRetrieval?.(hits)
     const retrievalMs = performance.now() - started
-    const stats = await this.deps.retriever.termStats(questionTerms(question))
+    const stats = await this.deps.corpus.termStats(questionTerms(question))
     const evidence: AnswerEvidence = assessEvidence(question, hits, stats)
     if (this.deps.everyday && queryVector) evidence.everyday = this.deps.everyday(queryVector)
     const sources: SourcePaper[] = hits.map(({ id, title, url, paper }) => ({
@@ -212,7 +225,7 @@ export class Answerer {
         }
       }
     } else {
-      const chunks = queryVector ? await this.deps.retriever.chunkSimilarities(hits.map((h) => h.id), queryVector) : new Map()
+      const chunks = queryVector ? await chunksWithSimilarity(this.deps.corpus, hits.map((h) => h.id), queryVector) : new Map()
       const extracted = composeExtractiveAnswer(question, hits, { stats, chunks }, queryVector)
       raw = extracted.text || ABSTENTION_SENTENCE
       notFound = extracted.notFound
@@ -304,6 +317,16 @@ export class Answerer {
       user: await answerUser.format({ question, papers: formatPapers(papers), abstention: ABSTENTION_SENTENCE }),
     }
   }
+}
+
+/** Each paper's chunks with their cosine similarity to a unit-length query vector, in abstract order. */
+async function chunksWithSimilarity(
+  corpus: EvidenceReader,
+  paperIds: readonly string[],
+  queryVector: readonly number[],
+): Promise<Map<string, { chunk: StoredChunk; similarity: number }[]>> {
+  const [chunks, sims] = await Promise.all([corpus.chunksOf(paperIds), corpus.chunkSimilarities(paperIds, queryVector)])
+  return new Map([...chunks].map(([id, list]) => [id, list.map((chunk) => ({ chunk, similarity: sims.get(chunk.id) ?? 0 }))]))
 }
 
 /** Citation reading for text askpapers composed from abstracts: only its own `[n]` markers are citations. */

@@ -34,6 +34,7 @@ const EXIT_CODES: Record<ErrorCode, number> = {
   STORE_UNAVAILABLE: 4,
   MODEL_MISSING: 4,
   TIMEOUT: 4,
+  DECLINED: 1,
 }
 
 /** The one place CLI errors become a message and an exit code; user errors never show a stack. */
@@ -65,7 +66,8 @@ export async function runCli(argv: string[]): Promise<void> {
     if (typeof result === 'number') process.exitCode = result
   } catch (error) {
     if (isAppError(error)) {
-      process.stderr.write(`askpapers: ${sanitize(error.message)}\n`)
+      // A declined confirmation is the person's own choice, not a fault: its message stands alone.
+      process.stderr.write(error.code === 'DECLINED' ? `${sanitize(error.message)}\n` : `askpapers: ${sanitize(error.message)}\n`)
       process.exitCode = EXIT_CODES[error.code]
     } else if (error instanceof Error && error.name === 'CLIError') {
       // citty's own argument errors ("Missing required positional argument: ID"): a usage error, no stack.

@@ -95,13 +95,8 @@ const remove = defineCommand({
         if (!process.stdin.isTTY) {
           throw new AppError('BAD_INPUT', `Not removing ${what} without confirmation (stdin is not a terminal): add --yes, e.g. askpapers papers remove ${ids.join(' ')} --yes`, { field: 'yes' })
         }
-        if (!(await confirm(`Remove ${what} from ${engine.location}?\n${listing}\n[y/N] `))) {
-          process.stderr.write('Nothing removed.\n')
-          // The documented exit code of a declined removal (no error). Set here, not returned as
-          // the other commands do, because citty drops the result of a subcommand's run.
-          process.exitCode = 1
-          return
-        }
+        // Thrown, not returned: citty drops a subcommand's result; main.ts maps DECLINED to exit 1.
+        if (!(await confirm(`Remove ${what} from ${engine.location}?\n${listing}\n[y/N] `))) throw new AppError('DECLINED', 'Nothing removed.')
       }
       const { removed, papers: left } = await engine.remove(ids, lockOptions(args))
       if (args.json) return printJson({ removed: removed.map((p) => ({ id: p.id, title: p.title })), papers: left })

@@ -1,7 +1,6 @@
 import { AppError } from '../errors.js'
 import { defineCommand } from 'citty'
-import { loadConfig, type Config } from '../config.js'
-import { embedderConfig } from '../engine.js'
+import { embedderConfig, loadConfig, type Config } from '../config.js'
 import { DEFAULT_CHUNKING, repairIndex } from '../index/index.js'
 import { createEmbedder, type Embedder, type EmbedderInfo } from '../index/embedders/index.js'
 import { sanitize } from './_terminal.js'

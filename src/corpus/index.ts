@@ -20,6 +20,7 @@ export {
 } from './_cite.js'
 export { parseCsv } from './_csv.js'
 export { loadPapers, parseFile } from './_files.js'
+export { readIngestInput, type IngestInputOptions } from './_ingest-input.js'
 export { parseJsonLines } from './_jsonl.js'
 export { cleanLatex } from './_latex.js'
 export { defaultSeedDir } from './_paths.js'

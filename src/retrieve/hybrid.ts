@@ -1,4 +1,4 @@
-import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper, TermStats } from '../index/index.js'
+import type { CorpusReader, PaperFilter, StoredChunk, StoredPaper } from '../index/index.js'
 import { noMatch } from './filter.js'
 
 export type SearchMode = 'hybrid' | 'keyword' | 'dense'
@@ -73,6 +73,16 @@ export interface SearchOutcome {
   timings: { embedMs: number; searchMs: number }
 }
 
+/**
+ * A search with the query's embedding kept: the answerer compares it with everyday questions and
+ * with the found papers' chunks, so the question is embedded once. Internal — the public search
+ * contract is `SearchOutcome` (`Retriever.search`), which never carries the vector.
+ */
+export interface Retrieval extends SearchOutcome {
+  /** The query's unit-length embedding; absent in keyword mode. */
+  queryVector?: number[]
+}
+
 export type EmbedQuery = (text: string) => Promise<number[]>
 
 export interface SearchOptions {
@@ -104,18 +114,14 @@ export class Retriever {
     this.denseWeight = options.denseWeight ?? PRIOR_DENSE_WEIGHT
   }
 
-  /** Corpus statistics of these (tokenized) terms: keyword search, the citation checker and the offline answerer share them. */
-  termStats(terms: readonly string[]): Promise<TermStats> {
-    return this.corpus.termStats(terms)
+  /** The hits and timings of a search: what `search --json`, `GET /v1/search` and MCP are made from. */
+  async search(query: string, options: SearchOptions = {}): Promise<SearchOutcome> {
+    const { hits, timings } = await this.retrieve(query, options)
+    return { hits, timings }
   }
 
-  /** Each paper's chunks with their cosine similarity to a unit-length query vector, in abstract order. */
-  async chunkSimilarities(paperIds: readonly string[], queryVector: readonly number[]): Promise<Map<string, { chunk: StoredChunk; similarity: number }[]>> {
-    const [chunks, sims] = await Promise.all([this.corpus.chunksOf(paperIds), this.corpus.chunkSimilarities(paperIds, queryVector)])
-    return new Map([...chunks].map(([id, list]) => [id, list.map((chunk) => ({ chunk, similarity: sims.get(chunk.id) ?? 0 }))]))
-  }
-
-  async search(query: string, { k = 5, mode = 'hybrid', filter: given, filters: alias }: SearchOptions = {}): Promise<SearchOutcome & { queryVector?: number[] }> {
+  /** A search that also hands back the query's embedding, for the answerer (see `Retrieval`). */
+  async retrieve(query: string, { k = 5, mode = 'hybrid', filter: given, filters: alias }: SearchOptions = {}): Promise<Retrieval> {
     const filters = given ?? alias
     // Before the embedding: a filter nothing matches is the caller's mistake, not an empty result.
     if (filters && (await this.corpus.paperIds(filters)).length === 0) throw noMatch(filters)

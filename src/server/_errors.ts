@@ -68,6 +68,8 @@ const STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   EMBEDDER_MISMATCH: 500,
   INDEX_CORRUPT: 500,
   INDEX_LOCKED: 409,
+  // Only the CLI asks for a confirmation; were a request ever declined, it conflicts with nothing done.
+  DECLINED: 409,
 }
 
 /** The one mapping from anything thrown to what the caller sees; unknown errors say nothing of their insides. */

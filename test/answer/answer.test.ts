@@ -64,7 +64,7 @@ const providers: [string, () => ChatProvider][] = [
 /** Asks with a scripted model reply; returns the result, the streamed text and the papers as numbered. */
 async function ask(makeProvider: () => ChatProvider, question: string, reply: ChatScript) {
   script = reply
-  const answerer = new Answerer({ retriever, prompts: await loadPrompts('prompts'), provider: makeProvider(), gate: OPEN_GATE })
+  const answerer = new Answerer({ retriever, corpus: retriever.corpus, prompts: await loadPrompts('prompts'), provider: makeProvider(), gate: OPEN_GATE })
   let streamed = ''
   let hits: SearchHit[] = []
   const result = await answerer.ask(question, { onToken: (t) => (streamed += t), onRetrieval: (h) => (hits = h) })

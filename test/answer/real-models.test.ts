@@ -68,7 +68,7 @@ const ollamaProvider = (stub: StubServer, contextTokens?: number): ChatProvider 
   createChatProvider({ provider: 'ollama', host: stub.url, model: 'llama3.1:8b', timeoutMs: 5_000, contextTokens })
 
 async function ask(provider: ChatProvider, question = QUESTION) {
-  const answerer = new Answerer({ retriever, prompts, provider, gate: OPEN_GATE })
+  const answerer = new Answerer({ retriever, corpus: retriever.corpus, prompts, provider, gate: OPEN_GATE })
   let streamed = ''
   let hits: SearchHit[] = []
   const result = await answerer.ask(question, { k: K, onToken: (t) => (streamed += t), onRetrieval: (h) => (hits = h) })

@@ -48,7 +48,7 @@ afterAll(async () => {
 })
 
 const llm = (host = ollama.url): ChatProvider => createChatProvider({ provider: 'ollama', host, model: 'llama3.1:8b', timeoutMs: 5_000 })
-const offline = (): Answerer => new Answerer({ retriever, prompts })
+const offline = (): Answerer => new Answerer({ retriever, corpus: retriever.corpus, prompts })
 const chatRequests = (): RecordedRequest[] => ollama.requests.filter((r) => r.path === '/api/chat')
 const lastMessages = (): { role: string; content: string }[] => (chatRequests().at(-1)?.body as { messages: { role: string; content: string }[] }).messages
 
@@ -193,7 +193,7 @@ describe('ChatSession with a model', () => {
   it('cancels while the model answers: the request is closed and no turn added', async () => {
     chat = scriptedReplies({ answer: 'BitDelta saves memory [1]. '.repeat(20), delayMs: 100 })
     const provider = llm()
-    const session = new ChatSession({ answerer: new Answerer({ retriever, prompts, provider }), provider, prompts })
+    const session = new ChatSession({ answerer: new Answerer({ retriever, corpus: retriever.corpus, prompts, provider }), provider, prompts })
     const abort = new AbortController()
     let streamed = ''
     const sent = session.send(FIRST, { signal: abort.signal, onToken: (t) => (streamed += t) })
@@ -207,7 +207,7 @@ describe('ChatSession with a model', () => {
   it('answers one message at a time', async () => {
     chat = scriptedReplies({ answer: 'BitDelta saves memory [1].', delayMs: 50 })
     const provider = llm()
-    const session = new ChatSession({ answerer: new Answerer({ retriever, prompts, provider }), provider, prompts })
+    const session = new ChatSession({ answerer: new Answerer({ retriever, corpus: retriever.corpus, prompts, provider }), provider, prompts })
     const first = session.send(FIRST)
     await expect(session.send(FOLLOW_UP)).rejects.toMatchObject({ code: 'BAD_INPUT', message: expect.stringMatching(/still answering/) })
     await first

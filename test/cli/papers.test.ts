@@ -239,6 +239,8 @@ describe('askpapers papers remove', () => {
         tmux('send-keys', '-t', 'remove', answer, 'Enter')
         await vi.waitFor(async () => expect((await readFile(exitFile, 'utf8')).trim()).toBe(code), { timeout: 15_000, interval: 100 })
         expect(tmux('capture-pane', '-p', '-t', 'remove')).toContain(answer === 'n' ? 'Nothing removed.' : `Removed 1 paper from ${join(dir, 'data')}; 3 left:\n  qlora  QLoRA`)
+        // A declined removal is no error: its line carries no "askpapers:" prefix.
+        expect(tmux('capture-pane', '-p', '-t', 'remove')).not.toContain('askpapers: Nothing removed.')
         tmux('kill-session', '-t', 'remove')
         expect(await listIds()).toStrictEqual(left)
       }

@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { isAbsolute, join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { defaultSeedDir, formatProblem, loadPapers, paperId, parseFile } from '../../src/corpus/index.js'
+import { defaultSeedDir, formatProblem, loadPapers, paperId, parseFile, readIngestInput } from '../../src/corpus/index.js'
 
 let dir = ''
 beforeEach(async () => {
@@ -152,5 +152,33 @@ describe('defaultSeedDir', () => {
       '001_27e1f35541f4bc66.txt',
       '002_abaebc348fccd9e1.txt',
     ])
+  })
+})
+
+describe('readIngestInput', () => {
+  const empty = { indexEmpty: true, location: '/data' }
+  const full = { indexEmpty: false, location: '/data' }
+
+  it('refuses to rebuild an empty index without paths, naming where it is', async () => {
+    await expect(readIngestInput([], { rebuild: true, ...empty })).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      message: 'Nothing to rebuild: the index in /data is empty. Run `askpapers ingest` (the bundled seeds) or `askpapers ingest PATH` instead.',
+    })
+  })
+
+  it('reads nothing for a rebuild of an index without paths', async () => {
+    expect(await readIngestInput([], { rebuild: true, ...full })).toEqual({ papers: [], problems: [], conflicts: [] })
+  })
+
+  it('reads the bundled seeds when no path is given', async () => {
+    expect(await readIngestInput([], empty)).toEqual(await loadPapers([defaultSeedDir()]))
+  })
+
+  it('fails when not one record of the inputs can be read, quoting the problems', async () => {
+    const bad = await write('bad.jsonl', 'not json\n{"title": "T"}\n')
+    await expect(readIngestInput([bad], full)).rejects.toMatchObject({
+      code: 'BAD_INPUT',
+      message: [`No valid paper in ${bad}: 2 record(s) skipped:`, `  ${bad}:1: invalid JSON`, `  ${bad}:2: missing abstract`].join('\n'),
+    })
   })
 })

@@ -105,7 +105,7 @@ describe('/mcp over Streamable HTTP (the SDK client, a server on 127.0.0.1)', ()
     // The stub model takes LLM_DELAY_MS per piece of its reply, longer than the deadline.
     expect(LLM_DELAY_MS).toBeGreaterThan(400)
     const provider = createChatProvider({ provider: 'ollama', host: fx.ollama.url, model: 'llama3.1:8b', timeoutMs: 10_000 })
-    const answerer = new Answerer({ retriever: await fx.engine.retriever(), prompts: await fx.engine.prompts(), provider })
+    const answerer = new Answerer({ retriever: await fx.engine.retriever(), corpus: fx.engine.index, prompts: await fx.engine.prompts(), provider })
     const { services } = deps
     const slow = await listen(
       createApp({ services: assembleServices({ retriever: services, answerer, prompts: await fx.engine.prompts(), provider, index: services.index }), requestTimeoutMs: 400, log: () => {} }),

@@ -68,13 +68,25 @@ describe('hybrid search on seed questions', () => {
   })
 })
 
+describe('the query vector', () => {
+  it('stays off the public search outcome and comes only with retrieve', async () => {
+    const question = 'Does LoRA forget less of the base model than full finetuning does?'
+    const outcome = await retriever.search(question)
+    expect(Object.keys(outcome).sort()).toEqual(['hits', 'timings'])
+    const retrieval = await retriever.retrieve(question)
+    expect(retrieval.hits.map((h) => h.id)).toEqual(outcome.hits.map((h) => h.id))
+    expect(retrieval.queryVector).toHaveLength(embedder.info.dimensions)
+    expect(await retriever.retrieve(question, { mode: 'keyword' })).not.toHaveProperty('queryVector')
+  })
+})
+
 describe('offline answers to seed questions', () => {
   it.each([
     ['Which method fine-tunes only the bias terms of a transformer?', TARGETS.bitfit],
     ['How much GPU memory does BitDelta save when serving fine-tuned models?', TARGETS.bitdelta],
     ['Can a strong model trained on labels from a weaker supervisor outperform it?', TARGETS.weak],
   ])('cites the right paper first for "%s"', async (question, title) => {
-    const answerer = new Answerer({ retriever, prompts: await loadPrompts('prompts') })
+    const answerer = new Answerer({ retriever, corpus: retriever.corpus, prompts: await loadPrompts('prompts') })
     const result = await answerer.ask(question)
     expect(result.abstained).toBe(false)
     expect(result.references[0]?.title).toBe(title)
@@ -87,7 +99,7 @@ describe('offline answers to seed questions', () => {
     ['How does DoRA split pretrained weights into magnitude and direction?'],
     ['How are capital gains from selling cryptocurrency taxed in Germany?'],
   ])('abstains and lists related papers for "%s"', async (question) => {
-    const answerer = new Answerer({ retriever, prompts: await loadPrompts('prompts') })
+    const answerer = new Answerer({ retriever, corpus: retriever.corpus, prompts: await loadPrompts('prompts') })
     const result = await answerer.ask(question)
     expect(result).toMatchObject({ abstained: true, answer: 'The retrieved papers do not answer this question.', references: [] })
     expect(result.related).toHaveLength(5)

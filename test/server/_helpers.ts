@@ -94,7 +94,7 @@ export const fetchJson = (url: string, init?: RequestInit): Promise<JsonResponse
 /** An answerer whose LLM is the stub Ollama chat at `host` (or a stub started with `chat`), and the app's services with it. */
 export function llmAnswerer(fixture: Fixture, host: string, timeoutMs = 5_000): { services: Services; answerer: Answerer; provider: ChatProvider } {
   const provider = createChatProvider({ provider: 'ollama', host, model: 'llama3.1:8b', timeoutMs })
-  const answerer = new Answerer({ retriever: fixture.retriever, prompts: fixture.prompts, provider })
+  const answerer = new Answerer({ retriever: fixture.retriever, corpus: fixture.retriever.corpus, prompts: fixture.prompts, provider })
   return { services: withParts(fixture, { answerer, provider }), answerer, provider }
 }
 
