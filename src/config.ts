@@ -152,14 +152,7 @@ export function llmConfig(c: Config): LlmConfig | undefined {
     case 'ollama':
       return { provider: 'ollama', host: c.ollamaHost, model: c.llmModel, timeoutMs: c.timeoutMs, contextTokens: c.llmContext }
     case 'openai':
-      return {
-        provider: 'openai',
-        apiKey: c.openaiApiKey ?? '',
-        model: c.llmModel,
-        timeoutMs: c.timeoutMs,
-        contextTokens: c.llmContext,
-        ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}),
-      }
+      return { provider: 'openai', ...openaiConnection(c), model: c.llmModel, contextTokens: c.llmContext }
   }
 }
 
@@ -170,14 +163,13 @@ export function embedderConfig(config: Config): EmbedderConfig {
     case 'ollama':
       return { provider: 'ollama', host: config.ollamaHost, model: config.ollamaEmbedModel, timeoutMs: config.timeoutMs }
     case 'openai':
-      return {
-        provider: 'openai',
-        apiKey: config.openaiApiKey ?? '',
-        model: config.openaiEmbedModel,
-        timeoutMs: config.timeoutMs,
-        ...(config.openaiBaseURL ? { baseURL: config.openaiBaseURL } : {}),
-      }
+      return { provider: 'openai', ...openaiConnection(config), model: config.openaiEmbedModel }
   }
+}
+
+/** How to reach the OpenAI-compatible endpoint: the same for its chat model and its embedder. */
+function openaiConnection(c: Config): { apiKey: string; timeoutMs: number; baseURL?: string } {
+  return { apiKey: c.openaiApiKey ?? '', timeoutMs: c.timeoutMs, ...(c.openaiBaseURL ? { baseURL: c.openaiBaseURL } : {}) }
 }
 
 /** The embedder this configuration names, as an index records it (the dimensions are known only once it runs). */

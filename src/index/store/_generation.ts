@@ -252,9 +252,9 @@ export async function loadGeneration(
       }
       let index = reused?.index ?? reuseIndex.get(s.name)
       if (!index) {
-        index = new hnswlib.HierarchicalNSW('cosine', dims)
-        const graph = index
+        const graph = new hnswlib.HierarchicalNSW('cosine', dims)
         await readingGraphs(() => graph.readIndex(join(dataDir, name, files.hnsw)))
+        index = graph
         if (index.getCurrentCount() !== s.chunks) throw new Damage(name, files.hnsw, `holds ${index.getCurrentCount()} vectors; ${MANIFEST_FILE} says ${s.chunks}`)
         index.setEf(HNSW_EF)
       }
