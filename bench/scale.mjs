@@ -8,6 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { cpus, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { hugePagesEnv } from '../dist/hugepages.js'
 import { chart } from './_chart.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -18,7 +19,9 @@ const previous = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { run
 const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, runs: previous.runs ?? {} }
 
 function step(mode, dir, papers) {
-  const run = spawnSync(process.execPath, ['--max-old-space-size=4096', join(here, '_scale-child.mjs'), mode, dir, String(papers)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] })
+  // With huge pages for malloc where the CLI would use them (src/hugepages.ts), so the figures are the CLI's.
+  const env = hugePagesEnv() ?? process.env
+  const run = spawnSync(process.execPath, ['--max-old-space-size=4096', join(here, '_scale-child.mjs'), mode, dir, String(papers)], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], env })
   if (run.status !== 0) throw new Error(`${mode} ${papers} failed (${run.status ?? run.signal})`)
   return JSON.parse(run.stdout.trim().split('\n').at(-1))
 }

@@ -1,4 +1,7 @@
 #!/usr/bin/env node
-import { runCli } from '../dist/cli/index.js'
+// Before anything else is loaded: a re-exec with huge pages for large graphs (see src/hugepages.ts).
+import { relaunchWithHugePages } from '../dist/hugepages.js'
 
+relaunchWithHugePages()
+const { runCli } = await import('../dist/cli/index.js')
 await runCli(process.argv.slice(2))

@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process'
 import { request as httpRequest } from 'node:http'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hugePagesEnv } from '../../src/hugepages.js'
 import { runCli } from '../helpers/cli.js'
 import { watch, type Watched } from '../helpers/processes.js'
 import { refusedUrl, startStubOllama, type StubServer } from '../helpers/stub-ollama.js'
@@ -91,6 +93,21 @@ describe('askpapers serve --llm ollama checks the model at start', () => {
       expect(server.stderr()).toContain(
         'Warning: the chat model gpt-4o-mini cannot be reached (openai:gpt-4o-mini): check OPENAI_BASE_URL and OPENAI_API_KEY. Until then answers fail with 503; search, the papers and /health work.\n',
       )
+    } finally {
+      await stop(server)
+    }
+  })
+
+  // src/hugepages.ts: glibc reads its tunables only at start, so the CLI re-executes itself (same pid) with them.
+  it.runIf(hugePagesEnv({ env: {} }) !== undefined)('runs with huge pages for malloc: the same process re-executed with the tunable added to the user\'s', async () => {
+    const { server, url } = await serve([], { ...env, GLIBC_TUNABLES: 'glibc.malloc.arena_max=4' })
+    try {
+      // The process's initial environment. glibc 2.36 splits GLIBC_TUNABLES there in place as it
+      // parses it (':' becomes NUL); the process's own copy, process.env, keeps the whole string.
+      const environ = readFileSync(`/proc/${server.child.pid}/environ`, 'utf8')
+      expect(environ).toMatch(/(^|\0)GLIBC_TUNABLES=glibc\.malloc\.arena_max=4[:\0]glibc\.malloc\.hugetlb=1\0/)
+      expect(environ.split('\0')).toContain(`ASKPAPERS_DATA_DIR=${env.ASKPAPERS_DATA_DIR}`)
+      expect((await fetch(`${url}v1/search?q=LoRA`)).status).toBe(200)
     } finally {
       await stop(server)
     }
