@@ -135,18 +135,24 @@ describe('PaperIndex', () => {
     expect(await index.paperIds({ ids: [C.id, 'missing'] })).toEqual([C.id])
   })
 
-  it('reads a segment written before title hashes and chunk term counts were stored, with the same results, and adds them when it extends it', async () => {
+  it('reads a segment written before title hashes, chunk term counts and sorted vocabularies were stored, with the same results, and adds them when it extends it', async () => {
     const data = join(dir, 'older-segment')
     const { index: built } = await (await PaperIndex.open(data)).ingest([A, B, C], embedder, CHUNKING)
     const question = 'low-rank weights power law'
     const chunkScores = await built.keywordChunks(question, [A.id, B.id, C.id])
+    const paperScores = await built.keywordPapers(question, { limit: 10 })
     expect(chunkScores.length).toBeGreaterThan(1)
-    // Rewrite meta.bin as the earlier format had it: without its two last int arrays, checksum updated.
+    expect(paperScores.length).toBeGreaterThan(1)
+    // Rewrite meta.bin as the earlier format had it: without its two last int arrays, the
+    // vocabularies as arrays (looked up through a Map), checksum updated.
     const gen = built.version
     const file = join(data, gen, 'seg-000001.meta.bin')
     const bytes = await readFile(file)
     const headerLength = bytes.readUInt32LE(0)
-    const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as { arrays: Record<string, number> }
+    const header = JSON.parse(bytes.subarray(4, 4 + headerLength).toString('utf8')) as { arrays: Record<string, number>; terms: string | string[]; chunkTerms: string | string[] }
+    expect(header.terms).toBe((header.terms as string).split('\n').sort().join('\n'))
+    header.terms = (header.terms as string).split('\n')
+    header.chunkTerms = (header.chunkTerms as string).split('\n')
     const dropped = 4 * ((header.arrays.titleHashes ?? 0) + (header.arrays.chunkPostingTf ?? 0))
     const ints = Object.values(header.arrays).reduce((n, x) => n + 4 * x, 0)
     delete header.arrays.titleHashes
@@ -165,6 +171,7 @@ describe('PaperIndex', () => {
     const reopened = await PaperIndex.open(data)
     expect(reopened.generation?.segments[0]?.meta.arrays.titleHashes).toBeUndefined()
     expect(await reopened.keywordChunks(question, [A.id, B.id, C.id])).toEqual(chunkScores)
+    expect(await reopened.keywordPapers(question, { limit: 10 })).toEqual(paperScores)
     // The duplicate check still finds an indexed title under another id.
     const renamed = { ...B, id: 'another-id', sources: ['other.jsonl:4'] }
     const { details, index: extended } = await reopened.ingest([renamed, paper('Sparse attention', 'Attention over a few keys keeps quality. It costs far less memory.')], embedder, CHUNKING)

@@ -234,6 +234,11 @@ export async function loadGeneration(
       const files = segmentFiles(s.name)
       for (const f of Object.values(files)) if (await verify(dataDir, name, manifest, f, seen, hashAll)) hashed = true
       const reused = reuse.get(s.name)
+      // The graph read starts first (once its checksum holds): it is most of an open and runs off
+      // the main thread, while the meta below is decoded on it.
+      const known = reused?.index ?? reuseIndex.get(s.name)
+      const reading = known ? undefined : readGraph(join(dataDir, name, files.hnsw), dims)
+      reading?.catch(() => undefined)
       let meta: SegmentMeta
       if (reused) meta = reused.meta
       else {
@@ -250,14 +255,8 @@ export async function loadGeneration(
         if (row >= meta.papers) throw new Damage(name, MANIFEST_FILE, `lists row ${row} of ${s.name} as dead; it holds ${meta.papers}`)
         deadRows.add(row)
       }
-      let index = reused?.index ?? reuseIndex.get(s.name)
-      if (!index) {
-        const graph = new hnswlib.HierarchicalNSW('cosine', dims)
-        await readingGraphs(() => graph.readIndex(join(dataDir, name, files.hnsw)))
-        index = graph
-        if (index.getCurrentCount() !== s.chunks) throw new Damage(name, files.hnsw, `holds ${index.getCurrentCount()} vectors; ${MANIFEST_FILE} says ${s.chunks}`)
-        index.setEf(HNSW_EF)
-      }
+      const index = known ?? (await reading!)
+      if (reading && index.getCurrentCount() !== s.chunks) throw new Damage(name, files.hnsw, `holds ${index.getCurrentCount()} vectors; ${MANIFEST_FILE} says ${s.chunks}`)
       const deleted = new Set(reused ? [...reused.deadRows] : [])
       for (const row of deadRows) {
         if (deleted.has(row)) continue
@@ -286,6 +285,15 @@ export async function loadGeneration(
   if (hashed) await writeFileAtomic(seenFile, JSON.stringify(seen)).catch(() => undefined)
   return { name, number, manifest, segments }
 }
+
+/** Reads a graph file (its checksum already verified): at most `readingGraphs` at a time. */
+const readGraph = (path: string, dimensions: number): Promise<hnswlib.HierarchicalNSW> =>
+  readingGraphs(async () => {
+    const graph = new hnswlib.HierarchicalNSW('cosine', dimensions)
+    await graph.readIndex(path)
+    graph.setEf(HNSW_EF)
+    return graph
+  })
 
 /**
  * Graph reads at a time. A read is mostly the kernel filling fresh memory (hnswlib copies the whole
