@@ -6,6 +6,11 @@
 // process and of the PGlite server, and the time to add 100 papers. The server is restarted after
 // the build, so searches start from a cold database too.
 // Writes bench/results/pg-scale.json and the chart bench/results/pg-scale.svg.
+//
+// `--url postgres://USER@HOST:PORT/DB` measures a real PostgreSQL with pgvector instead: each size
+// gets a fresh database beside DB (askpapers_scale_N, dropped first), written to
+// bench/results/pg-scale-postgres.json. The server is not restarted (searches run on a warm cache)
+// and its memory is not sampled; the database's size is reported.
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
@@ -15,11 +20,12 @@ import { chart } from './_chart.mjs'
 import { freshDataDir, memoryOf, startServer } from './_pglite.mjs'
 
 const here = dirname(fileURLToPath(import.meta.url))
-const out = join(here, 'results', 'pg-scale.json')
 const args = process.argv.slice(2)
-const sizes = args.map(Number).filter((n) => n > 0)
+const sizes = args.filter((a, i) => args[i - 1] !== '--url').map(Number).filter((n) => n > 0)
 // --keep: leave each size's data directory in place (its path is printed), to profile its queries afterwards.
 const keep = args.includes('--keep')
+const external = args.find((a, i) => args[i - 1] === '--url')
+const out = join(here, 'results', external ? 'pg-scale-postgres.json' : 'pg-scale.json')
 const wanted = sizes.length > 0 ? sizes : [1000, 10_000, 100_000]
 const previous = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { runs: {} }
 const results = { date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, runs: previous.runs ?? {} }
@@ -41,7 +47,7 @@ function step(mode, url, papers, serverPid) {
     let stdout = ''
     let serverPeak = 0
     const sample = setInterval(() => {
-      serverPeak = Math.max(serverPeak, memoryOf(serverPid).rssMB)
+      if (serverPid !== undefined) serverPeak = Math.max(serverPeak, memoryOf(serverPid).rssMB)
     }, 500)
     child.stdout.on('data', (d) => (stdout += d))
     child.once('exit', (code, signal) => {
@@ -50,6 +56,35 @@ function step(mode, url, papers, serverPid) {
       else resolve({ ...JSON.parse(stdout.trim().split('\n').at(-1)), serverPeakRssMB: serverPeak })
     })
   })
+}
+
+if (external) {
+  const pg = (await import('pg')).default
+  const admin = new pg.Client({ connectionString: external })
+  await admin.connect()
+  const { rows } = await admin.query('SELECT version() AS v')
+  results.server = rows[0].v
+  for (const papers of wanted) {
+    const db = `askpapers_scale_${papers}`
+    await admin.query(`DROP DATABASE IF EXISTS ${db}`)
+    await admin.query(`CREATE DATABASE ${db}`)
+    const url = new URL(external)
+    url.pathname = `/${db}`
+    const build = await step('build', url.href, papers, undefined)
+    console.log(`${papers} papers: built in ${build.seconds} s (${build.chunks} chunks)`)
+    const search = await step('search', url.href, papers, undefined)
+    console.log(`  cold open ${search.openMs} ms, warm search p50 ${search.search.p50} ms p95 ${search.search.p95} ms, RSS ${search.rssMB} MB`)
+    const add = await step('add', url.href, papers, undefined)
+    console.log(`  add 100 papers: ${add.addMs} ms (open before it ${add.openMs} ms)`)
+    const size = await admin.query('SELECT pg_database_size($1) AS bytes', [db])
+    if (existsSync(out)) results.runs = JSON.parse(readFileSync(out, 'utf8')).runs ?? {}
+    results.runs[papers] = { papers, build, search, add, databaseMB: Math.round(Number(size.rows[0].bytes) / 2 ** 20), date: new Date().toISOString() }
+    writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
+    if (!keep) await admin.query(`DROP DATABASE ${db}`)
+  }
+  await admin.end()
+  console.log(`wrote ${out}`)
+  process.exit(0)
 }
 
 for (const papers of wanted) {

@@ -113,6 +113,9 @@ export interface TermTable {
  * search looks up.
  */
 class SortedTerms implements TermTable {
+  /** The terms looked up lately: a search asks for its few terms once per candidate paper. */
+  private readonly recent = new Map<string, number | undefined>()
+
   constructor(private readonly list: readonly string[]) {}
 
   get size(): number {
@@ -120,6 +123,14 @@ class SortedTerms implements TermTable {
   }
 
   get(term: string): number | undefined {
+    if (this.recent.has(term)) return this.recent.get(term)
+    if (this.recent.size >= 4096) this.recent.clear()
+    const at = this.search(term)
+    this.recent.set(term, at)
+    return at
+  }
+
+  private search(term: string): number | undefined {
     let lo = 0
     let hi = this.list.length - 1
     while (lo <= hi) {
