@@ -53,7 +53,7 @@ function step(mode, url, papers, serverPid) {
     child.once('exit', (code, signal) => {
       clearInterval(sample)
       if (code !== 0) reject(new Error(`${mode} ${papers} failed (${code ?? signal})`))
-      else resolve({ ...JSON.parse(stdout.trim().split('\n').at(-1)), serverPeakRssMB: serverPeak })
+      else resolve({ ...JSON.parse(stdout.trim().split('\n').at(-1)), ...(serverPid === undefined ? {} : { serverPeakRssMB: serverPeak }) })
     })
   })
 }
