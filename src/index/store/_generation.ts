@@ -1,14 +1,12 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
 import { join } from 'node:path'
 import hnswlib from 'hnswlib-node'
-import pLimit from 'p-limit'
 import { z } from 'zod'
 import { paperContentHash, type Paper } from '../../corpus/index.js'
 import type { ChunkOptions } from '../chunk.js'
 import type { EmbedderInfo } from '../embedders/index.js'
 import { digestFile, exists, fsyncPath, writeFileAtomic, type FileDigest } from './_files.js'
-import { decodeMeta, HNSW_EF, LineReader, linkInto, segmentFiles, type SegmentBuilder, type SegmentMeta } from './_segment.js'
+import { decodeMeta, LineReader, linkInto, readGraph, segmentFiles, type SegmentBuilder, type SegmentMeta } from './_segment.js'
 
 /*
  * On-disk layout of a data directory (format 3):
@@ -285,22 +283,6 @@ export async function loadGeneration(
   if (hashed) await writeFileAtomic(seenFile, JSON.stringify(seen)).catch(() => undefined)
   return { name, number, manifest, segments }
 }
-
-/** Reads a graph file (its checksum already verified): at most `readingGraphs` at a time. */
-const readGraph = (path: string, dimensions: number): Promise<hnswlib.HierarchicalNSW> =>
-  readingGraphs(async () => {
-    const graph = new hnswlib.HierarchicalNSW('cosine', dimensions)
-    await graph.readIndex(path)
-    graph.setEf(HNSW_EF)
-    return graph
-  })
-
-/**
- * Graph reads at a time. A read is mostly the kernel filling fresh memory (hnswlib copies the whole
- * graph into memory it allocates), and more reads than cores contend for the process's page tables:
- * 10 graphs of 130 MB took 10.2 s one at a time, 17.5 s four at a time (libuv's default pool).
- */
-const readingGraphs = pLimit(Math.max(1, availableParallelism()))
 
 /** Marks a label deleted; a graph written after an earlier mark already has it (hnswlib throws then). */
 export function markDeleted(index: hnswlib.HierarchicalNSW, label: number): void {

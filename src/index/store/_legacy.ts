@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import hnswlib from 'hnswlib-node'
 import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
 import { embeddingText, type ChunkOptions } from '../chunk.js'
 import type { EmbedderInfo } from '../embedders/index.js'
 import { digestFile, digestOf, sha256 } from './_files.js'
 import { isIntactRecord, type StoredPaper } from './_generation.js'
+import { readGraph } from './_segment.js'
 
 /*
  * Format 2 (askpapers before segments): one generation = papers.json, hnsw/{args.json,
@@ -79,8 +79,7 @@ export async function salvageFormat2(dir: string): Promise<LegacySalvage> {
   const index = m.files[INDEX_FILE]
   const actual = await digestFile(join(dir, INDEX_FILE))
   if (!index || !actual || actual.bytes !== index.bytes || actual.sha256 !== index.sha256) return out
-  const graph = new hnswlib.HierarchicalNSW('cosine', m.embedder.dimensions)
-  await graph.readIndex(join(dir, INDEX_FILE))
+  const graph = await readGraph(join(dir, INDEX_FILE), m.embedder.dimensions)
   if (graph.getCurrentCount() !== hashes.length) return out
   hashes.forEach((hash, label) => out.vectors.set(hash as string, graph.getPoint(label)))
   return out

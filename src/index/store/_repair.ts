@@ -1,6 +1,5 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import hnswlib from 'hnswlib-node'
 import { cleanLatex, paperContentHash, type Paper } from '../../corpus/index.js'
 import { AppError } from '../../errors.js'
 import { embeddingText, type ChunkOptions } from '../chunk.js'
@@ -23,7 +22,7 @@ import {
 import { chunkCache, embedWithProgress } from './_ingest.js'
 import { isFormat2, salvageFormat2 } from './_legacy.js'
 import { lockDataDir, type LockOptions } from './_lock.js'
-import { decodeMeta, segmentFiles } from './_segment.js'
+import { decodeMeta, readGraph, segmentFiles } from './_segment.js'
 
 export interface RepairOptions extends LockOptions {
   /** The embedder to re-embed with, given the one the index recorded (undefined when no manifest survives). */
@@ -199,8 +198,7 @@ async function salvage(dir: string): Promise<Salvage> {
       continue
     }
     if (out.embedder && out.embedder.dimensions !== dimensions) out.embedder = { ...out.embedder, dimensions }
-    const graph = new hnswlib.HierarchicalNSW('cosine', dimensions)
-    await graph.readIndex(join(dir, files.hnsw))
+    const graph = await readGraph(join(dir, files.hnsw), dimensions)
     if (graph.getCurrentCount() !== chunkLines.length) continue
     chunkLines.forEach((line, label) => {
       const hash = (parse(line) as { hash?: unknown } | undefined)?.hash
