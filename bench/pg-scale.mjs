@@ -25,6 +25,10 @@ const sizes = args.filter((a, i) => args[i - 1] !== '--url').map(Number).filter(
 // --keep: leave each size's data directory in place (its path is printed), to profile its queries afterwards.
 const keep = args.includes('--keep')
 const external = args.find((a, i) => args[i - 1] === '--url')
+if (args.includes('--url') && !external?.startsWith('postgres')) {
+  console.error('bench:pg-scale: --url takes a PostgreSQL URL, e.g. --url postgres://postgres@127.0.0.1:5432/postgres')
+  process.exit(2)
+}
 const out = join(here, 'results', external ? 'pg-scale-postgres.json' : 'pg-scale.json')
 const wanted = sizes.length > 0 ? sizes : [1000, 10_000, 100_000]
 const previous = existsSync(out) ? JSON.parse(readFileSync(out, 'utf8')) : { runs: {} }
@@ -61,30 +65,42 @@ function step(mode, url, papers, serverPid) {
 if (external) {
   const pg = (await import('pg')).default
   const admin = new pg.Client({ connectionString: external })
-  await admin.connect()
+  await admin.connect().catch((error) => {
+    console.error(`bench:pg-scale: cannot connect to ${external}: ${error.message}`)
+    process.exit(4)
+  })
   const { rows } = await admin.query('SELECT version() AS v')
   results.server = rows[0].v
-  for (const papers of wanted) {
-    const db = `askpapers_scale_${papers}`
-    await admin.query(`DROP DATABASE IF EXISTS ${db}`)
-    await admin.query(`CREATE DATABASE ${db}`)
-    const url = new URL(external)
-    url.pathname = `/${db}`
-    const build = await step('build', url.href, papers, undefined)
-    console.log(`${papers} papers: built in ${build.seconds} s (${build.chunks} chunks)`)
-    const search = await step('search', url.href, papers, undefined)
-    console.log(`  cold open ${search.openMs} ms, warm search p50 ${search.search.p50} ms p95 ${search.search.p95} ms, RSS ${search.rssMB} MB`)
-    const add = await step('add', url.href, papers, undefined)
-    console.log(`  add 100 papers: ${add.addMs} ms (open before it ${add.openMs} ms)`)
-    const size = await admin.query('SELECT pg_database_size($1) AS bytes', [db])
-    if (existsSync(out)) results.runs = JSON.parse(readFileSync(out, 'utf8')).runs ?? {}
-    results.runs[papers] = { papers, build, search, add, databaseMB: Math.round(Number(size.rows[0].bytes) / 2 ** 20), date: new Date().toISOString() }
-    writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
-    if (!keep) await admin.query(`DROP DATABASE ${db}`)
+  try {
+    for (const papers of wanted) await measureExternal(admin, papers)
+  } catch (error) {
+    // A failed step has printed its own error (stderr is inherited): only say which one, without a stack.
+    console.error(`bench:pg-scale: ${error.message}`)
+    process.exit(1)
   }
   await admin.end()
   console.log(`wrote ${out}`)
   process.exit(0)
+}
+
+/** The three steps on a fresh database askpapers_scale_N beside the one `--url` names. */
+async function measureExternal(admin, papers) {
+  const db = `askpapers_scale_${papers}`
+  await admin.query(`DROP DATABASE IF EXISTS ${db}`)
+  await admin.query(`CREATE DATABASE ${db}`)
+  const url = new URL(external)
+  url.pathname = `/${db}`
+  const build = await step('build', url.href, papers, undefined)
+  console.log(`${papers} papers: built in ${build.seconds} s (${build.chunks} chunks)`)
+  const search = await step('search', url.href, papers, undefined)
+  console.log(`  cold open ${search.openMs} ms, warm search p50 ${search.search.p50} ms p95 ${search.search.p95} ms, RSS ${search.rssMB} MB`)
+  const add = await step('add', url.href, papers, undefined)
+  console.log(`  add 100 papers: ${add.addMs} ms (open before it ${add.openMs} ms)`)
+  const size = await admin.query('SELECT pg_database_size($1) AS bytes', [db])
+  if (existsSync(out)) results.runs = JSON.parse(readFileSync(out, 'utf8')).runs ?? {}
+  results.runs[papers] = { papers, build, search, add, databaseMB: Math.round(Number(size.rows[0].bytes) / 2 ** 20), date: new Date().toISOString() }
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`)
+  if (!keep) await admin.query(`DROP DATABASE ${db}`)
 }
 
 for (const papers of wanted) {
