@@ -6,6 +6,7 @@ import { join } from 'node:path'
 import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { PostgresStore, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
+import { LATEST } from '../../src/index/postgres/_schema.js'
 import { copyCorpus, embeddedSource, postgresSource } from '../../src/cli/migrate.js'
 import { defaultSeedDir, loadPapers } from '../../src/corpus/index.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
@@ -78,6 +79,7 @@ describe('postgres store: schema', () => {
       { version: 1, name: 'papers, chunks and vectors' },
       { version: 2, name: 'keyword leg: term statistics and tsvector' },
       { version: 3, name: 'document frequencies kept per term; chunk BM25 from the chunk texts' },
+      { version: 4, name: 'term rows keyed with their BM25 columns' },
     ])
     const typeOf = async () => (await sql<{ t: string }>(`SELECT format_type(atttypid, atttypmod) AS t FROM pg_attribute WHERE attrelid = '"${schema}".chunks'::regclass AND attname = 'embedding'`))[0]?.t
     expect(await typeOf()).toBe('vector')
@@ -85,6 +87,8 @@ describe('postgres store: schema', () => {
     await session.commit(contractBatch())
     await session.release()
     expect(await typeOf()).toBe('vector(3)')
+    // The load that built the vector index also vacuumed and analysed: the keyword leg's index-only scans hold from its first query.
+    expect(await sql(`SELECT relallvisible > 0 AS visible, reltuples > 0 AS analysed FROM pg_class WHERE oid = '"${schema}".paper_terms'::regclass`)).toEqual([{ visible: true, analysed: true }])
     const indexes = await sql<{ indexdef: string }>(`SELECT indexdef FROM pg_indexes WHERE schemaname = $1 AND indexname IN ('chunks_embedding_hnsw', 'papers_search')`, [schema])
     expect(indexes.map((i) => i.indexdef.replace(/.* USING (\w+) .*/, '$1')).sort()).toEqual(['gin', 'hnsw'])
 
@@ -125,7 +129,7 @@ describe('postgres store: schema', () => {
     await v2.close()
     const store = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2 })
     opened.push(store)
-    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 3 }])
+    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: LATEST }])
     expect(await sql(`SELECT to_regclass('"${schema}".chunk_terms') AS t`)).toEqual([{ t: null }])
     expect(await sql(`SELECT count(*)::integer AS n FROM "${schema}".paper_terms WHERE dl = 0`)).toEqual([{ n: 0 }])
     expect(await sql(`SELECT sum(df)::integer AS n FROM "${schema}".chunk_df`)).toEqual([{ n: chunkTermRows }])
@@ -139,6 +143,25 @@ describe('postgres store: schema', () => {
     expect((await store.termStats(['attent'])).documentFrequency('attent')).toBe(1)
     expect((await sql<{ id: string }>(`SELECT id FROM "${schema}".papers WHERE search @@ websearch_to_tsquery('english', 'matrices')`)).map((r) => r.id)).toEqual(['p-lora'])
     expect((await store.nearestChunks(Q, 1))[0]?.chunkId).toBe('p-lora#0')
+  })
+
+  it('migrates a corpus written at version 3 to 4: the term rows\' key then carries tf and dl, and keyword search gives the same scores', async () => {
+    const old = await openStore({ schemaVersion: 3 })
+    const schema = `corpus_${process.pid}_${schemas}`
+    const session = await old.lock({ wait: false })
+    await session.commit(contractBatch())
+    await session.release()
+    const key = async () => (await sql<{ d: string }>(`SELECT indexdef AS d FROM pg_indexes WHERE schemaname = $1 AND indexname = 'paper_terms_pkey'`, [schema]))[0]?.d
+    expect(await key()).not.toContain('INCLUDE')
+    const before = await old.keywordPapers('low-rank memory attention', { limit: 5 })
+    await old.close()
+    opened.splice(opened.indexOf(old), 1)
+    const store = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2 })
+    opened.push(store)
+    expect(await sql(`SELECT max(version) AS v FROM "${schema}".schema_migrations`)).toEqual([{ v: 4 }])
+    expect(await key()).toContain('(term, paper_id) INCLUDE (tf, dl)')
+    expect(before.length).toBeGreaterThan(0)
+    expect(await store.keywordPapers('low-rank memory attention', { limit: 5 })).toEqual(before)
   })
 })
 

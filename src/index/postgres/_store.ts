@@ -287,12 +287,19 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
     }
     if (essential < terms.length) {
+      // The rarer terms' postings give each paper holding one a partial score; a paper's full score is
+      // at most its partial one plus `bound`, and the k-th best partial score is a floor for the k-th
+      // best full one, so only papers within `bound` of that floor are probed for the common terms.
+      const rest = `unnest(${essentialParam(where)}::text[], $${6 + where.params.length}::float8[]) AS w(term, idf)`
       const rows = await this.query<{ id: string; score: number }>(
-        `WITH cand AS (SELECT DISTINCT paper_id FROM ${this.t('paper_terms')} WHERE term = ANY(${essentialParam(where)}::text[]))
-         SELECT t.paper_id AS id, ${score} AS score
-         FROM cand c CROSS JOIN ${words} CROSS JOIN LATERAL (${probe}) t ${join}
-         WHERE ${where.sql} ${order}`,
-        [...params, terms.slice(0, essential)],
+        `WITH part AS (
+           SELECT t.paper_id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join}
+           WHERE t.term = ANY($1::text[]) AND ${where.sql} GROUP BY t.paper_id),
+         floor AS (SELECT coalesce((SELECT score FROM part ORDER BY score DESC OFFSET $2 - 1 LIMIT 1), 0) AS v)
+         SELECT c.paper_id AS id, c.score + coalesce((SELECT ${score} FROM ${rest} JOIN ${this.t('paper_terms')} t ON t.term = w.term AND t.paper_id = c.paper_id), 0) AS score
+         FROM part c, floor WHERE c.score + $${7 + where.params.length}::float8 >= floor.v
+         ORDER BY score DESC, c.paper_id COLLATE "C" LIMIT $2`,
+        [terms.slice(0, essential), limit, averageLength, ...where.params, idf.slice(0, essential), terms.slice(essential), idf.slice(essential), bound * (1 + 1e-9)],
       )
       const kth = rows.length === limit ? Number(rows.at(-1)?.score) : 0
       if (bound < kth) return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
@@ -475,7 +482,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         await addDocumentFrequencies(client, this.schema, 'chunk_df', chunkTerms.df)
       }
       // The index is built by the load's last batch (and by any later one, should an interrupted load have left it out).
-      if (!batch.partial && !(await this.hasVectorIndex(client))) await this.buildVectorIndex(client, dims)
+      const building = !batch.partial && !(await this.hasVectorIndex(client))
+      if (building) await this.buildVectorIndex(client, dims)
       const after = await this.touchedCounts(client, touched)
       // Counts and total keyword lengths (BM25's N and average lengths) move by what this batch changed.
       await client.query(
@@ -493,9 +501,25 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       )
       await client.query(`DELETE FROM ${this.t('notes')} WHERE version < (SELECT version FROM ${this.t('corpus')})`)
       await client.query('COMMIT')
+      if (building) await this.tidyAfterLoad(client)
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined)
       throw error
+    }
+  }
+
+  /**
+   * After a load: the visibility map set (until then the keyword leg's index-only scans read the
+   * table too) and the planner's statistics taken. A server's autovacuum would get there later;
+   * PGlite has none.
+   */
+  private async tidyAfterLoad(client: pg.ClientBase): Promise<void> {
+    await client.query('SET statement_timeout = 0')
+    try {
+      await client.query(`VACUUM (ANALYZE) ${this.t('paper_terms')}`)
+      await client.query(`ANALYZE ${this.t('papers')}, ${this.t('chunks')}`)
+    } finally {
+      await client.query(`SET statement_timeout = ${Math.trunc(this.options.statementTimeoutMs ?? 30_000)}`)
     }
   }
 
