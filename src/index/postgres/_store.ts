@@ -109,7 +109,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
    */
   static async open(options: PostgresStoreOptions): Promise<PostgresStore> {
     const target = parseStoreUrl(options.url, 'store', options.urlFlag)
-    const { schema = 'askpapers', maxConnections = target.poolMax ?? 4, statementTimeoutMs = target.statementTimeoutMs ?? 30_000, connectTimeoutMs = 10_000, efSearch = 200 } = options
+    const { schema = 'askpapers', maxConnections = target.poolMax ?? 4, statementTimeoutMs = target.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS, connectTimeoutMs = 10_000, efSearch = 200 } = options
     if (!SCHEMA_NAME.test(schema)) throw new AppError('CONFIG', `The store schema "${schema}" must be a lower-case SQL name (letters, digits, _).`, { field: 'schema' })
     const pool = new pg.Pool({
       connectionString: target.url,
@@ -265,7 +265,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     const join = filter ? `JOIN ${this.t('papers')} p ON p.id = t.paper_id` : ''
     const score = `sum(w.idf * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * t.dl / $3::float8)))`
     const order = `GROUP BY t.paper_id ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`
-    const words = `unnest($1::text[], ${idfParam(where)}::float8[]) AS w(term, idf)`
+    const words = `unnest($1::text[], ${afterFilter(where, 0)}::float8[]) AS w(term, idf)`
     // One term row by key per (paper, term); OFFSET 0 keeps the planner from turning the probes into a scan of every posting (measured: a hash join over 1.3 M rows, 1.9 s at 10 k papers).
     const probe = `SELECT r.paper_id, r.tf, r.dl FROM ${this.t('paper_terms')} r WHERE r.term = w.term AND r.paper_id = c.paper_id OFFSET 0`
     // Exact top-k without reading a common word's whole posting list (MaxScore, Turtle & Flood 1995):
@@ -280,7 +280,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       // A few given papers (the hits outside the keyword leg's top): their term rows by key, nothing scanned.
       const rows = await this.query<{ id: string; score: number }>(
         `SELECT t.paper_id AS id, ${score} AS score
-         FROM unnest(${essentialParam(where)}::text[]) AS c(paper_id) CROSS JOIN ${words} CROSS JOIN LATERAL (${probe}) t ${join}
+         FROM unnest(${afterFilter(where, 1)}::text[]) AS c(paper_id) CROSS JOIN ${words} CROSS JOIN LATERAL (${probe}) t ${join}
          WHERE ${where.sql} ${order}`,
         [...params, [...new Set(filter.ids)]],
       )
@@ -290,14 +290,14 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       // The rarer terms' postings give each paper holding one a partial score; a paper's full score is
       // at most its partial one plus `bound`, and the k-th best partial score is a floor for the k-th
       // best full one, so only papers within `bound` of that floor are probed for the common terms.
-      const rest = `unnest(${essentialParam(where)}::text[], $${6 + where.params.length}::float8[]) AS w(term, idf)`
+      const rest = `unnest(${afterFilter(where, 1)}::text[], ${afterFilter(where, 2)}::float8[]) AS w(term, idf)`
       const rows = await this.query<{ id: string; score: number }>(
         `WITH part AS (
            SELECT t.paper_id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join}
            WHERE t.term = ANY($1::text[]) AND ${where.sql} GROUP BY t.paper_id),
          floor AS (SELECT coalesce((SELECT score FROM part ORDER BY score DESC OFFSET $2 - 1 LIMIT 1), 0) AS v)
          SELECT c.paper_id AS id, c.score + coalesce((SELECT ${score} FROM ${rest} JOIN ${this.t('paper_terms')} t ON t.term = w.term AND t.paper_id = c.paper_id), 0) AS score
-         FROM part c, floor WHERE c.score + $${7 + where.params.length}::float8 >= floor.v
+         FROM part c, floor WHERE c.score + ${afterFilter(where, 3)}::float8 >= floor.v
          ORDER BY score DESC, c.paper_id COLLATE "C" LIMIT $2`,
         [terms.slice(0, essential), limit, averageLength, ...where.params, idf.slice(0, essential), terms.slice(essential), idf.slice(essential), bound * (1 + 1e-9)],
       )
@@ -408,6 +408,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       }
     }
     const touched = [...new Set([...batch.upsert.map((u) => u.paper.id), ...batch.remove])]
+    // Whether this commit builds the vector index (a load's last batch): it is tidied up after the commit.
+    let building = false
     await client.query('BEGIN')
     try {
       await lease.verify()
@@ -482,7 +484,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
         await addDocumentFrequencies(client, this.schema, 'chunk_df', chunkTerms.df)
       }
       // The index is built by the load's last batch (and by any later one, should an interrupted load have left it out).
-      const building = !batch.partial && !(await this.hasVectorIndex(client))
+      building = !batch.partial && !(await this.hasVectorIndex(client))
       if (building) await this.buildVectorIndex(client, dims)
       const after = await this.touchedCounts(client, touched)
       // Counts and total keyword lengths (BM25's N and average lengths) move by what this batch changed.
@@ -501,11 +503,12 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       )
       await client.query(`DELETE FROM ${this.t('notes')} WHERE version < (SELECT version FROM ${this.t('corpus')})`)
       await client.query('COMMIT')
-      if (building) await this.tidyAfterLoad(client)
     } catch (error) {
       await client.query('ROLLBACK').catch(() => undefined)
       throw error
     }
+    // After the commit, outside the transaction (VACUUM cannot run in one): nothing here to roll back.
+    if (building) await this.tidyAfterLoad(client)
   }
 
   /**
@@ -519,7 +522,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       await client.query(`VACUUM (ANALYZE) ${this.t('paper_terms')}`)
       await client.query(`ANALYZE ${this.t('papers')}, ${this.t('chunks')}`)
     } finally {
-      await client.query(`SET statement_timeout = ${Math.trunc(this.options.statementTimeoutMs ?? 30_000)}`)
+      await client.query(`SET statement_timeout = ${Math.trunc(this.options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS)}`)
     }
   }
 
@@ -709,9 +712,11 @@ function termStats(papers: number, df: Map<string, number>): TermStats {
 // measured 59 ms against 6 ms for one search of 6 k chunks.)
 const VECTOR_INDEX_KEY = '(embedding vector_cosine_ops)'
 
-// The parameters after the filter's: the idf list, then the essential terms.
-const idfParam = (where: { params: unknown[] }): string => `$${4 + where.params.length}`
-const essentialParam = (where: { params: unknown[] }): string => `$${5 + where.params.length}`
+const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
+
+// keywordPapers' parameters: $1 terms, $2 limit, $3 average length, the filter's, then these by
+// position (0: the terms' idf; 1: paper ids, or the common terms; 2: their idf; 3: their bound).
+const afterFilter = (where: { params: unknown[] }, i: number): string => `$${4 + i + where.params.length}`
 
 const versionNumber = (version: string): number => (version ? Number(version.slice(1)) : 0)
 const unique = <T>(items: T[]): T[] => [...new Set(items)]
