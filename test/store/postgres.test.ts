@@ -270,6 +270,31 @@ describe('postgres store: many processes', () => {
     expect(await a.refresh()).toBe(false)
   })
 
+  it('term statistics kept in memory are those of the version a reader holds: a refresh after another process commits reads them again', async () => {
+    const a = await openStore()
+    const schema = `corpus_${process.pid}_${schemas}`
+    const b = await PostgresStore.open({ url: server.url(), schema, maxConnections: 2 })
+    opened.push(b)
+    let session = await a.lock({ wait: false })
+    await session.commit(contractBatch(SPECS.slice(0, 2))) // p-lora, p-flash: one paper says low-rank
+    await session.release()
+    const before = await a.keywordPapers('low-rank adaptation', { limit: 5 })
+    expect((await a.termStats(['low', 'rank'])).documentFrequency('low')).toBe(1)
+    session = await b.lock({ wait: false })
+    await b.refresh()
+    await session.commit(contractBatch(SPECS.slice(2))) // p-qlora also says low-rank
+    await session.release()
+    // Still the version a holds: the same statistics, so the same scores for the same paper.
+    expect(a.info().papers).toBe(2)
+    expect((await a.termStats(['rank', 'low'])).documentFrequency('low')).toBe(1)
+    expect(await a.refresh()).toBe(true)
+    expect((await a.termStats(['low', 'rank'])).documentFrequency('low')).toBe(2)
+    const after = await a.keywordPapers('low-rank adaptation', { limit: 5 })
+    expect(after).toEqual(await b.keywordPapers('low-rank adaptation', { limit: 5 }))
+    expect(after.map((h) => h.id)).toEqual(['p-lora', 'p-qlora'])
+    // Two papers of four now hold "low": its idf fell, and p-lora's score with it.
+    expect(after[0]!.score).toBeLessThan(before[0]!.score)
+  })
   it('two processes racing 5 commits each lose no paper: the lock is held by one at a time', async () => {
     const store = await openStore()
     const schema = `corpus_${process.pid}_${schemas}`

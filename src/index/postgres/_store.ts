@@ -92,6 +92,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   private current: StoreInfo
   private sourceFiles: { version: string; files: string[] } | undefined
   private vectorType: number | undefined
+  /** keywordStats' answers, each kept with the corpus version it was read at (see keywordStats). */
+  private readonly statsCache = new Map<string, { version: string; stats: KeywordStats }>()
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -326,8 +328,27 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   }
 
   /** N, mean keyword length and the document frequency of each of `terms` that occurs, at paper or chunk level. */
-  private async keywordStats(level: 'paper' | 'chunk', terms: readonly string[]): Promise<{ n: number; averageLength: number; df: Map<string, number> }> {
+  private async keywordStats(level: 'paper' | 'chunk', terms: readonly string[]): Promise<KeywordStats> {
     if (terms.length === 0) return { n: 0, averageLength: 1, df: new Map() }
+    // A search asks twice for its terms' paper statistics (its top, then the hits outside it), and
+    // through PGlite every statement waits its turn: answered again from memory while this reader
+    // holds the same corpus version (a commit or a refresh that moves it leaves the entries unused).
+    const version = this.current.version
+    const key = `${level}\u0000${[...new Set(terms)].sort(compare).join('\u0000')}`
+    const kept = this.statsCache.get(key)
+    if (kept?.version === version) {
+      this.statsCache.delete(key) // re-inserted below: the Map's order is the LRU order
+      this.statsCache.set(key, kept)
+      return kept.stats
+    }
+    const stats = await this.readKeywordStats(level, terms)
+    this.statsCache.delete(key)
+    this.statsCache.set(key, { version, stats })
+    if (this.statsCache.size > STATS_CACHE_SIZE) this.statsCache.delete(this.statsCache.keys().next().value!)
+    return stats
+  }
+
+  private async readKeywordStats(level: 'paper' | 'chunk', terms: readonly string[]): Promise<KeywordStats> {
     const rows = await this.query<{ term: string | null; df: number; n: string; length: string }>(
       `SELECT d.term, d.df, c.${level}s AS n, c.${level}_length AS length FROM ${this.t('corpus')} c LEFT JOIN ${this.t(`${level}_df`)} d ON d.term = ANY($1) AND d.df > 0`,
       [[...terms]],
@@ -703,7 +724,7 @@ async function readCorpus(pool: pg.Pool | pg.ClientBase, schema: string): Promis
   return row
 }
 
-function termStats(papers: number, df: Map<string, number>): TermStats {
+function termStats(papers: number, df: ReadonlyMap<string, number>): TermStats {
   return { papers, documentFrequency: (term) => df.get(term) ?? 0, idf: (term) => bm25Idf(df.get(term) ?? 0, papers) }
 }
 
@@ -713,6 +734,13 @@ function termStats(papers: number, df: Map<string, number>): TermStats {
 const VECTOR_INDEX_KEY = '(embedding vector_cosine_ops)'
 
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
+const STATS_CACHE_SIZE = 1024
+
+interface KeywordStats {
+  n: number
+  averageLength: number
+  df: ReadonlyMap<string, number>
+}
 
 // keywordPapers' parameters: $1 terms, $2 limit, $3 average length, the filter's, then these by
 // position (0: the terms' idf; 1: paper ids, or the common terms; 2: their idf; 3: their bound).

@@ -38,8 +38,12 @@ export class PostgresView implements CorpusReader {
     this.store.assertCompatible(info)
   }
 
+  /** From the records this view holds: the same rows, without a statement. */
   papers(ids: readonly string[]): Promise<StoredPaper[]> {
-    return this.store.papers(ids)
+    return Promise.resolve(ids.flatMap((id) => {
+      const paper = this.records.get(id)
+      return paper ? [paper] : []
+    }))
   }
   paperIds(filter?: PaperFilter): Promise<string[]> {
     return this.store.paperIds(filter)
