@@ -295,6 +295,7 @@ describe('postgres store: many processes', () => {
     // Two papers of four now hold "low": its idf fell, and p-lora's score with it.
     expect(after[0]!.score).toBeLessThan(before[0]!.score)
   })
+
   it('two processes racing 5 commits each lose no paper: the lock is held by one at a time', async () => {
     const store = await openStore()
     const schema = `corpus_${process.pid}_${schemas}`

@@ -92,8 +92,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   private current: StoreInfo
   private sourceFiles: { version: string; files: string[] } | undefined
   private vectorType: number | undefined
-  /** keywordStats' answers, each kept with the corpus version it was read at (see keywordStats). */
-  private readonly statsCache = new Map<string, { version: string; stats: KeywordStats }>()
+  /** keywordStats' answers, keyed by the corpus version they were read at, level and terms (see keywordStats). */
+  private readonly statsCache = new Map<string, KeywordStats>()
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -332,18 +332,17 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     if (terms.length === 0) return { n: 0, averageLength: 1, df: new Map() }
     // A search asks twice for its terms' paper statistics (its top, then the hits outside it), and
     // through PGlite every statement waits its turn: answered again from memory while this reader
-    // holds the same corpus version (a commit or a refresh that moves it leaves the entries unused).
-    const version = this.current.version
-    const key = `${level}\u0000${[...new Set(terms)].sort(compare).join('\u0000')}`
+    // holds the same corpus version (the version is part of the key: a commit or a refresh that moves
+    // it leaves the older entries to age out).
+    const key = [this.current.version, level, ...[...new Set(terms)].sort(compare)].join('\u0000')
     const kept = this.statsCache.get(key)
-    if (kept?.version === version) {
-      this.statsCache.delete(key) // re-inserted below: the Map's order is the LRU order
+    if (kept) {
+      this.statsCache.delete(key) // re-inserted: the Map's order is the LRU order
       this.statsCache.set(key, kept)
-      return kept.stats
+      return kept
     }
     const stats = await this.readKeywordStats(level, terms)
-    this.statsCache.delete(key)
-    this.statsCache.set(key, { version, stats })
+    this.statsCache.set(key, stats)
     if (this.statsCache.size > STATS_CACHE_SIZE) this.statsCache.delete(this.statsCache.keys().next().value!)
     return stats
   }
