@@ -4,13 +4,14 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { PostgresStore, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
+import { PostgresStore, PostgresView, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
 import { LATEST } from '../../src/index/postgres/_schema.js'
 import { copyCorpus, embeddedSource, postgresSource } from '../../src/cli/migrate.js'
 import { defaultSeedDir, loadPapers } from '../../src/corpus/index.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
 import { PaperIndex } from '../../src/index/store/index.js'
+import { DEFAULT_FUSION, Retriever } from '../../src/retrieve/hybrid.js'
 import { KeywordIndex } from '../../src/retrieve/keyword.js'
 import { watch } from '../helpers/processes.js'
 import { startPglite, type PgliteServer } from '../helpers/pglite.js'
@@ -63,6 +64,22 @@ storeContract('postgres (PGlite over the wire)', async () => {
     reader: async () => {
       await store.refresh()
       return store
+    },
+    close: async () => {
+      opened.splice(opened.indexOf(store), 1)
+      await store.close()
+    },
+  }
+})
+
+// The engine reads a PostgreSQL corpus through a view holding its paper records (some answers come from them).
+storeContract('postgres, read through a PostgresView', async () => {
+  const store = await openStore()
+  return {
+    writer: store,
+    reader: async () => {
+      await store.refresh()
+      return PostgresView.load(store)
     },
     close: async () => {
       opened.splice(opened.indexOf(store), 1)
@@ -207,6 +224,38 @@ describe('postgres store: embedder and keyword ranking', () => {
     const some = stored.slice(0, 40).map((p) => p.id)
     const filtered = reference.search('language model training', stored.length).filter((h) => some.includes(h.id)).slice(0, 4)
     expect((await pruning.keywordPapers('language model training', { limit: 4, filter: { ids: some } })).map((h) => h.id)).toEqual(filtered.map((h) => h.id))
+
+    // Given papers alone, through a view: scored from the records it holds, as the SQL scores their term rows.
+    const view = await PostgresView.load(pruning)
+    for (const query of ['language model training', 'LoRA low-rank adaptation of the model', 'the', 'zebra']) {
+      const fromRows = await pruning.keywordPapers(query, { limit: 30, filter: { ids: [...some, 'not-a-paper'] } })
+      const fromRecords = await view.keywordPapers(query, { limit: 30, filter: { ids: [...some, 'not-a-paper'] } })
+      expect(fromRecords.map((h) => h.id)).toEqual(fromRows.map((h) => h.id))
+      fromRecords.forEach((h, i) => expect(h.score).toBeCloseTo(fromRows[i]!.score, 9))
+    }
+    expect((await view.keywordPapers('language model', { limit: 30, filter: { ids: some } })).length).toBeGreaterThan(5)
+    // With another condition beside the ids, the SQL decides.
+    const years = { ids: some, years: { to: 2000 } }
+    expect(await view.keywordPapers('language model', { limit: 30, filter: years })).toEqual(await pruning.keywordPapers('language model', { limit: 30, filter: years }))
+  })
+
+  it('a hybrid search through a view sends 4 statements, 3 once its terms are known, and finds what a search of the store itself finds', async () => {
+    const store = await openStore()
+    const session = await store.lock({ wait: false })
+    await session.commit(contractBatch())
+    await session.release()
+    const view = await PostgresView.load(store)
+    const options = { ...DEFAULT_FUSION, fusionDepth: 2, denseCandidates: 2 }
+    const { pool } = store as unknown as { pool: pg.Pool }
+    const sent = vi.spyOn(pool, 'query')
+    // Depth 2 leaves hits outside the keyword top: their keyword scores come from the view's records.
+    const hits = await new Retriever(view, undefined, options).rank('low-rank memory attention', Q, 4, 'hybrid')
+    expect(sent).toHaveBeenCalledTimes(4) // term statistics, keyword top, nearest chunks, the hits' chunks
+    expect(hits.filter((h) => h.keyword > 0).length).toBeGreaterThan(2)
+    await new Retriever(view, undefined, options).rank('attention memory low-rank', [0, 0, 1], 4, 'hybrid')
+    expect(sent).toHaveBeenCalledTimes(7)
+    sent.mockRestore()
+    expect(await new Retriever(store, undefined, options).rank('low-rank memory attention', Q, 4, 'hybrid')).toEqual(hits)
   })
 
   it('refuses vectors of another embedder unless the batch replaces every paper (a rebuild), which may change the dimension', async () => {

@@ -57,6 +57,14 @@ export interface PostgresStoreOptions {
   lock?: { pollMs?: number; staleMs?: number; heartbeatMs?: number }
 }
 
+interface ChunkRow {
+  id: string
+  paper_id: string
+  idx: number
+  text: string
+  hash: string
+}
+
 interface CorpusRow {
   version: string
   embedder: EmbedderInfo | null
@@ -94,6 +102,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   private vectorType: number | undefined
   /** keywordStats' answers, keyed by the corpus version they were read at, level and terms (see keywordStats). */
   private readonly statsCache = new Map<string, KeywordStats>()
+  /** chunkRows' reads in flight, by corpus version and paper ids. */
+  private readonly chunkReads = new Map<string, Promise<ChunkRow[]>>()
 
   private constructor(
     private readonly pool: pg.Pool,
@@ -203,17 +213,31 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   async chunksOf(paperIds: readonly string[]): Promise<Map<string, StoredChunk[]>> {
     const out = new Map<string, StoredChunk[]>()
     if (paperIds.length === 0) return out
-    const rows = await this.query<{ id: string; paper_id: string; idx: number; text: string; hash: string }>(
-      `SELECT id, paper_id, idx, text, hash FROM ${this.t('chunks')} WHERE paper_id = ANY($1) ORDER BY paper_id, idx`,
-      [paperIds],
-    )
-    for (const r of rows) {
+    for (const r of await this.chunkRows(paperIds)) {
       const chunk: StoredChunk = { id: r.id, paperId: r.paper_id, index: r.idx, text: r.text, hash: r.hash }
       const list = out.get(r.paper_id)
       if (list) list.push(chunk)
       else out.set(r.paper_id, [chunk])
     }
     return out
+  }
+
+  /**
+   * The chunk rows of `paperIds`. A search asks for the same papers' chunks twice at once (their
+   * passages, and their texts for the chunk-level BM25), and through PGlite each statement waits its
+   * turn: a read still in flight is shared by an identical request rather than sent again.
+   */
+  private chunkRows(paperIds: readonly string[]): Promise<ChunkRow[]> {
+    const key = [this.current.version, ...paperIds].join('\u0000')
+    const pending = this.chunkReads.get(key)
+    if (pending) return pending
+    const read = this.query<ChunkRow>(`SELECT id, paper_id, idx, text, hash FROM ${this.t('chunks')} WHERE paper_id = ANY($1) ORDER BY paper_id, idx`, [[...paperIds]])
+    this.chunkReads.set(key, read)
+    const forget = (): void => {
+      if (this.chunkReads.get(key) === read) this.chunkReads.delete(key)
+    }
+    read.then(forget, forget)
+    return read
   }
 
   async nearestChunks(vector: readonly number[], n: number, filter?: PaperFilter): Promise<ChunkNeighbour[]> {
@@ -319,7 +343,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     if (df.size === 0) return []
     // The chunks' term frequencies from their texts, by the embedded chunk index's own scoring; idf
     // and average length over every chunk of the corpus, as it computes them.
-    const rows = await this.query<{ id: string; text: string }>(`SELECT id, text FROM ${this.t('chunks')} WHERE paper_id = ANY($1)`, [paperIds])
+    const rows = await this.chunkRows(paperIds)
     const stats = { idf: (term: string) => bm25Idf(df.get(term) ?? 0, n) }
     return rows
       .map((r) => ({ id: r.id, score: scoreFields(query, [{ text: r.text, weight: 1 }], stats, averageLength, BM25.k1, BM25.b) }))
@@ -327,35 +351,69 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       .sort((a, b) => b.score - a.score || compare(a.id, b.id))
   }
 
-  /** N, mean keyword length and the document frequency of each of `terms` that occurs, at paper or chunk level. */
-  private async keywordStats(level: 'paper' | 'chunk', terms: readonly string[]): Promise<KeywordStats> {
-    if (terms.length === 0) return { n: 0, averageLength: 1, df: new Map() }
-    // A search asks twice for its terms' paper statistics (its top, then the hits outside it), and
-    // through PGlite every statement waits its turn: answered again from memory while this reader
-    // holds the same corpus version (the version is part of the key: a commit or a refresh that moves
-    // it leaves the older entries to age out).
-    const key = [this.current.version, level, ...[...new Set(terms)].sort(compare)].join('\u0000')
-    const kept = this.statsCache.get(key)
-    if (kept) {
-      this.statsCache.delete(key) // re-inserted: the Map's order is the LRU order
-      this.statsCache.set(key, kept)
-      return kept
-    }
-    const stats = await this.readKeywordStats(level, terms)
-    this.statsCache.set(key, stats)
-    if (this.statsCache.size > STATS_CACHE_SIZE) this.statsCache.delete(this.statsCache.keys().next().value!)
-    return stats
+  /**
+   * keywordPapers for a reader holding the corpus's paper records (PostgresView). A filter of nothing
+   * but paper ids (a search's hits outside its keyword top) is scored from those records: the stored
+   * term rows were counted from the same fields by the same tokenizer, so it is the same BM25 without
+   * a statement. Anything else, and ts_rank ranking, goes to keywordPapers.
+   */
+  async keywordPapersAmong(records: ReadonlyMap<string, StoredPaper>, query: string, options: { limit: number; filter?: PaperFilter }): Promise<ScoredId[]> {
+    const { limit, filter } = options
+    const onlyIds = filter?.ids !== undefined && Object.entries(filter).every(([name, value]) => name === 'ids' || value === undefined)
+    if (!onlyIds || this.options.keywordRanking === 'ts_rank') return this.keywordPapers(query, options)
+    if (limit <= 0) return []
+    const { n, averageLength, df } = await this.keywordStats('paper', queryTerms(query))
+    // As the SQL sums: only terms some paper holds.
+    const stats = { idf: (term: string) => (df.has(term) ? bm25Idf(df.get(term)!, n) : 0) }
+    return [...new Set(filter.ids)]
+      .flatMap((id) => {
+        const paper = records.get(id)
+        return paper ? [{ id, score: scoreFields(query, paperFields(paper), stats, averageLength, BM25.k1, BM25.b) }] : []
+      })
+      .filter((h) => h.score > 0)
+      .sort((a, b) => b.score - a.score || compare(a.id, b.id))
+      .slice(0, limit)
   }
 
-  private async readKeywordStats(level: 'paper' | 'chunk', terms: readonly string[]): Promise<KeywordStats> {
-    const rows = await this.query<{ term: string | null; df: number; n: string; length: string }>(
-      `SELECT d.term, d.df, c.${level}s AS n, c.${level}_length AS length FROM ${this.t('corpus')} c LEFT JOIN ${this.t(`${level}_df`)} d ON d.term = ANY($1) AND d.df > 0`,
+  /** N, mean keyword length and the document frequency of each of `terms` that occurs, at paper or chunk level. */
+  private async keywordStats(level: Level, terms: readonly string[]): Promise<KeywordStats> {
+    if (terms.length === 0) return { n: 0, averageLength: 1, df: new Map() }
+    // A search asks for its terms' paper statistics twice (its top, then the hits outside it) and for
+    // their chunk statistics once, and through PGlite every statement waits its turn: both levels are
+    // read in one statement and answered again from memory while this reader holds the same corpus
+    // version (the version is part of the key: a commit or a refresh that moves it leaves the older
+    // entries to age out).
+    const key = (at: Level): string => [this.current.version, at, ...[...new Set(terms)].sort(compare)].join('\u0000')
+    const kept = this.statsCache.get(key(level))
+    if (kept) {
+      this.statsCache.delete(key(level)) // re-inserted: the Map's order is the LRU order
+      this.statsCache.set(key(level), kept)
+      return kept
+    }
+    const read = await this.readKeywordStats(terms)
+    for (const at of LEVELS) {
+      this.statsCache.set(key(at), read[at])
+      if (this.statsCache.size > STATS_CACHE_SIZE) this.statsCache.delete(this.statsCache.keys().next().value!)
+    }
+    return read[level]
+  }
+
+  private async readKeywordStats(terms: readonly string[]): Promise<Record<Level, KeywordStats>> {
+    const rows = await this.query<{ level: Level; term: string | null; df: number; n: string; length: string }>(
+      LEVELS.map(
+        (level) =>
+          `SELECT '${level}' AS level, d.term, d.df, c.${level}s AS n, c.${level}_length AS length FROM ${this.t('corpus')} c LEFT JOIN ${this.t(`${level}_df`)} d ON d.term = ANY($1) AND d.df > 0`,
+      ).join(' UNION ALL '),
       [[...terms]],
     )
-    const n = Number(rows[0]?.n ?? 0)
-    const length = Number(rows[0]?.length ?? 0)
-    const df = new Map(rows.flatMap((r) => (r.term === null ? [] : [[r.term, Number(r.df)] as const])))
-    return { n, averageLength: n > 0 && length > 0 ? length / n : 1, df }
+    const stats = (level: Level): KeywordStats => {
+      const mine = rows.filter((r) => r.level === level)
+      const n = Number(mine[0]?.n ?? 0)
+      const length = Number(mine[0]?.length ?? 0)
+      const df = new Map(mine.flatMap((r) => (r.term === null ? [] : [[r.term, Number(r.df)] as const])))
+      return { n, averageLength: n > 0 && length > 0 ? length / n : 1, df }
+    }
+    return { paper: stats('paper'), chunk: stats('chunk') }
   }
 
   async termStats(terms: readonly string[]): Promise<TermStats> {
@@ -734,6 +792,9 @@ const VECTOR_INDEX_KEY = '(embedding vector_cosine_ops)'
 
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 const STATS_CACHE_SIZE = 1024
+
+type Level = 'paper' | 'chunk'
+const LEVELS: readonly Level[] = ['paper', 'chunk']
 
 interface KeywordStats {
   n: number

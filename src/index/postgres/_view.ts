@@ -57,8 +57,9 @@ export class PostgresView implements CorpusReader {
   chunkSimilarities(paperIds: readonly string[], vector: readonly number[]): Promise<Map<string, number>> {
     return this.store.chunkSimilarities(paperIds, vector)
   }
+  /** Given papers alone are scored from the records this view holds (see PostgresStore.keywordPapersAmong). */
   keywordPapers(query: string, options: { limit: number; filter?: PaperFilter }): Promise<ScoredId[]> {
-    return this.store.keywordPapers(query, options)
+    return this.store.keywordPapersAmong(this.records, query, options)
   }
   keywordChunks(query: string, paperIds: readonly string[]): Promise<ScoredId[]> {
     return this.store.keywordChunks(query, paperIds)
