@@ -18,7 +18,7 @@ import { startPglite, type PgliteServer } from '../helpers/pglite.js'
 import { startStubOllama } from '../helpers/stub-ollama.js'
 import { storeContract } from './contract.js'
 import { CONTRACT_CHUNKING, CONTRACT_EMBEDDER, contractBatch, numberedSpec, Q, SPECS, storedPaper } from './fixtures/corpus.js'
-import type { CorpusBatch } from '../../src/index/store/index.js'
+import type { CorpusBatch, CorpusReader } from '../../src/index/store/index.js'
 
 let server: PgliteServer
 // The server without pgvector (for the missing-extension error) starts alongside, not in its test.
@@ -57,36 +57,27 @@ async function sql<T extends pg.QueryResultRow>(text: string, params: unknown[] 
   }
 }
 
-storeContract('postgres (PGlite over the wire)', async () => {
-  const store = await openStore()
-  return {
-    writer: store,
-    reader: async () => {
-      await store.refresh()
-      return store
-    },
-    close: async () => {
-      opened.splice(opened.indexOf(store), 1)
-      await store.close()
-    },
-  }
-})
-
 // The engine reads a PostgreSQL corpus through a view holding its paper records (some answers come from them).
-storeContract('postgres, read through a PostgresView', async () => {
-  const store = await openStore()
-  return {
-    writer: store,
-    reader: async () => {
-      await store.refresh()
-      return PostgresView.load(store)
-    },
-    close: async () => {
-      opened.splice(opened.indexOf(store), 1)
-      await store.close()
-    },
-  }
-})
+const readers: [string, (store: PostgresStore) => Promise<CorpusReader>][] = [
+  ['postgres (PGlite over the wire)', async (store) => store],
+  ['postgres, read through a PostgresView', (store) => PostgresView.load(store)],
+]
+for (const [name, read] of readers) {
+  storeContract(name, async () => {
+    const store = await openStore()
+    return {
+      writer: store,
+      reader: async () => {
+        await store.refresh()
+        return read(store)
+      },
+      close: async () => {
+        opened.splice(opened.indexOf(store), 1)
+        await store.close()
+      },
+    }
+  })
+}
 
 describe('postgres store: schema', () => {
   it('migrates an empty database to the latest version, fixing the vector dimension and its HNSW index at the first commit', async () => {
