@@ -344,11 +344,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     // The chunks' term frequencies from their texts, by the embedded chunk index's own scoring; idf
     // and average length over every chunk of the corpus, as it computes them.
     const rows = await this.chunkRows(paperIds)
-    const stats = { idf: (term: string) => bm25Idf(df.get(term) ?? 0, n) }
-    return rows
-      .map((r) => ({ id: r.id, score: scoreFields(query, [{ text: r.text, weight: 1 }], stats, averageLength, BM25.k1, BM25.b) }))
-      .filter((h) => h.score > 0)
-      .sort((a, b) => b.score - a.score || compare(a.id, b.id))
+    const idf = (term: string): number => bm25Idf(df.get(term) ?? 0, n)
+    return bm25Ranked(query, rows.map((r) => ({ id: r.id, fields: [{ text: r.text, weight: 1 }] })), idf, averageLength)
   }
 
   /**
@@ -364,15 +361,12 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     if (limit <= 0) return []
     const { n, averageLength, df } = await this.keywordStats('paper', queryTerms(query))
     // As the SQL sums: only terms some paper holds.
-    const stats = { idf: (term: string) => (df.has(term) ? bm25Idf(df.get(term)!, n) : 0) }
-    return [...new Set(filter.ids)]
-      .flatMap((id) => {
-        const paper = records.get(id)
-        return paper ? [{ id, score: scoreFields(query, paperFields(paper), stats, averageLength, BM25.k1, BM25.b) }] : []
-      })
-      .filter((h) => h.score > 0)
-      .sort((a, b) => b.score - a.score || compare(a.id, b.id))
-      .slice(0, limit)
+    const idf = (term: string): number => (df.has(term) ? bm25Idf(df.get(term)!, n) : 0)
+    const papers = [...new Set(filter.ids)].flatMap((id) => {
+      const paper = records.get(id)
+      return paper ? [{ id, fields: paperFields(paper) }] : []
+    })
+    return bm25Ranked(query, papers, idf, averageLength).slice(0, limit)
   }
 
   /** N, mean keyword length and the document frequency of each of `terms` that occurs, at paper or chunk level. */
@@ -384,10 +378,11 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     // version (the version is part of the key: a commit or a refresh that moves it leaves the older
     // entries to age out).
     const key = (at: Level): string => [this.current.version, at, ...[...new Set(terms)].sort(compare)].join('\u0000')
-    const kept = this.statsCache.get(key(level))
+    const wanted = key(level)
+    const kept = this.statsCache.get(wanted)
     if (kept) {
-      this.statsCache.delete(key(level)) // re-inserted: the Map's order is the LRU order
-      this.statsCache.set(key(level), kept)
+      this.statsCache.delete(wanted) // re-inserted: the Map's order is the LRU order
+      this.statsCache.set(wanted, kept)
       return kept
     }
     const read = await this.readKeywordStats(terms)
@@ -792,6 +787,14 @@ const VECTOR_INDEX_KEY = '(embedding vector_cosine_ops)'
 
 const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000
 const STATS_CACHE_SIZE = 1024
+
+/** Documents scored by the project's BM25 (`scoreFields`) with the corpus's idf and mean length, best first; those sharing no term with the query left out. */
+function bm25Ranked(query: string, docs: readonly { id: string; fields: { text: string; weight: number }[] }[], idf: (term: string) => number, averageLength: number): ScoredId[] {
+  return docs
+    .map((d) => ({ id: d.id, score: scoreFields(query, d.fields, { idf }, averageLength, BM25.k1, BM25.b) }))
+    .filter((h) => h.score > 0)
+    .sort((a, b) => b.score - a.score || compare(a.id, b.id))
+}
 
 type Level = 'paper' | 'chunk'
 const LEVELS: readonly Level[] = ['paper', 'chunk']
