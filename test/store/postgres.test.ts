@@ -8,7 +8,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { PostgresStore, PostgresView, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
 import { LATEST } from '../../src/index/postgres/_schema.js'
 import { copyCorpus, embeddedSource, postgresSource } from '../../src/cli/migrate.js'
-import { defaultSeedDir, loadPapers } from '../../src/corpus/index.js'
+import { defaultSeedDir, loadPapers, paperYear } from '../../src/corpus/index.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
 import { PaperIndex } from '../../src/index/store/index.js'
 import { DEFAULT_FUSION, Retriever } from '../../src/retrieve/hybrid.js'
@@ -192,9 +192,10 @@ describe('postgres store: embedder and keyword ranking', () => {
     }
   })
 
-  it('keywordPapers gives the exact BM25 top k when it skips common words\' posting lists, and falls back to them when it cannot prove it', async () => {
+  it('keywordPapers gives the exact BM25 top k when it skips common words\' posting lists, and reads them while they can still matter', async () => {
     const { papers } = await loadPapers([defaultSeedDir()])
-    const stored = papers.map((p) => storedPaper(p))
+    // Dated across five years, for a filter beside the terms.
+    const stored = papers.map((p, i) => storedPaper({ ...p, date: `Mar 1, ${2020 + (i % 5)}` }))
     const batch: CorpusBatch = { upsert: stored.map((paper) => ({ paper, chunks: [] })), remove: [], embedder: CONTRACT_EMBEDDER, chunking: CONTRACT_CHUNKING }
     const pruning = await openStore({ keywordScanLimit: 1 })
     const session = await pruning.lock({ wait: false })
@@ -203,13 +204,18 @@ describe('postgres store: embedder and keyword ranking', () => {
     const scanning = await PostgresStore.open({ url: server.url(), schema: `corpus_${process.pid}_${schemas}`, maxConnections: 2, keywordScanLimit: Number.POSITIVE_INFINITY })
     opened.push(scanning)
     const reference = new KeywordIndex(stored.map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
-    // A rare word with common ones (pruned), only common ones (the bound fails: full scan), one word, a filter.
-    for (const [query, limit] of [['LoRA low-rank adaptation of the model', 5], ['the model of a language', 10], ['attention', 3], ['sparse mixture of experts routing', 50]] as const) {
-      const expected = reference.search(query, limit)
-      for (const store of [pruning, scanning]) {
-        const hits = await store.keywordPapers(query, { limit })
-        expect(hits.map((h) => h.id)).toEqual(expected.map((h) => h.id))
-        hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]!.score, 9))
+    // A rare word with common ones (pruned), only common ones (each one's postings read), one word,
+    // a deep top, more papers asked for than hold a term; then the same under a year filter.
+    const recent = new Set(stored.filter((p) => paperYear(p)! >= 2023).map((p) => p.id))
+    const cases = [['LoRA low-rank adaptation of the model', 5], ['the model of a language', 10], ['attention', 3], ['sparse mixture of experts routing', 50], ['diffusion video reward', 400]] as const
+    for (const years of [undefined, { from: 2023 }]) {
+      for (const [query, limit] of cases) {
+        const expected = reference.search(query, stored.length).filter((h) => !years || recent.has(h.id)).slice(0, limit)
+        for (const store of [pruning, scanning]) {
+          const hits = await store.keywordPapers(query, { limit, ...(years ? { filter: { years } } : {}) })
+          expect(hits.map((h) => h.id)).toEqual(expected.map((h) => h.id))
+          hits.forEach((h, i) => expect(h.score).toBeCloseTo(expected[i]!.score, 9))
+        }
       }
     }
     const some = stored.slice(0, 40).map((p) => p.id)
