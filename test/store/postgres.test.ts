@@ -422,6 +422,29 @@ describe('postgres store: errors a person can act on', () => {
   })
 
   // PGlite does not enforce statement_timeout (no timers in its wasm backend): this is the SQLSTATE a real server sends.
+  it('every pooled connection carries the statement timeout, JIT off and the HNSW settings, even when a pgvector setting is refused', async () => {
+    // A server of its own: PGlite serves every connection from one session, so another store's SETs
+    // would otherwise be what this one reads.
+    const own = await startPglite({ maxConnections: 4 })
+    const opened: PostgresStore[] = []
+    try {
+      const settings = async (options: Partial<PostgresStoreOptions>): Promise<Record<string, string>> => {
+        const store = await PostgresStore.open({ url: own.url(), maxConnections: 1, ...options })
+        opened.push(store)
+        const { pool } = store as unknown as { pool: pg.Pool }
+        const names = { t: 'statement_timeout', jit: 'jit', ef: 'hnsw.ef_search' }
+        return (await pool.query<Record<string, string>>(`SELECT ${Object.entries(names).map(([as, name]) => `current_setting('${name}', true) AS ${as}`).join(', ')}`)).rows[0]!
+      }
+      expect(await settings({ statementTimeoutMs: 1234, efSearch: 77 })).toEqual({ t: '1234ms', jit: 'off', ef: '77' })
+      // pgvector is loaded now (a fresh backend takes any hnsw.* value as a placeholder), and
+      // hnsw.ef_search must be 1–1000: the refused setting leaves the timeout as asked.
+      expect(await settings({ statementTimeoutMs: 4321, efSearch: 5000 })).toEqual({ t: '4321ms', jit: 'off', ef: '77' })
+    } finally {
+      await Promise.all(opened.map((s) => s.close()))
+      await own.stop()
+    }
+  })
+
   it('a statement cancelled by the timeout is a TIMEOUT naming the server and how to raise it', () => {
     const target = parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus')
     const mapped = storeError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), target, { statementTimeoutMs: 30_000 }) as Error & { code: string }
