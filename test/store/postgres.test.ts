@@ -7,6 +7,8 @@ import pg from 'pg'
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest'
 import { PostgresStore, PostgresView, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
 import { LATEST } from '../../src/index/postgres/_schema.js'
+import { queryTerms } from '../../src/index/postgres/_terms.js'
+const queryTermsCount = (q: string): number => new Set(queryTerms(q)).size
 import { copyCorpus, embeddedSource, postgresSource } from '../../src/cli/migrate.js'
 import { defaultSeedDir, loadPapers, paperYear } from '../../src/corpus/index.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
@@ -205,9 +207,10 @@ describe('postgres store: embedder and keyword ranking', () => {
     opened.push(scanning)
     const reference = new KeywordIndex(stored.map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
     // A rare word with common ones (pruned), only common ones (each one's postings read), one word,
-    // a deep top, more papers asked for than hold a term; then the same under a year filter.
+    // a deep top, more papers asked for than hold a term, more terms than stages; then the same
+    // under a year filter.
     const recent = new Set(stored.filter((p) => paperYear(p)! >= 2023).map((p) => p.id))
-    const cases = [['LoRA low-rank adaptation of the model', 5], ['the model of a language', 10], ['attention', 3], ['sparse mixture of experts routing', 50], ['diffusion video reward', 400]] as const
+    const cases = [['LoRA low-rank adaptation of the model', 5], ['the model of a language', 10], ['attention', 3], ['sparse mixture of experts routing', 50], ['diffusion video reward', 400], ['model language large data training tasks results methods performance learning', 50]] as const
     for (const years of [undefined, { from: 2023 }]) {
       for (const [query, limit] of cases) {
         const expected = reference.search(query, stored.length).filter((h) => !years || recent.has(h.id)).slice(0, limit)
@@ -218,6 +221,13 @@ describe('postgres store: embedder and keyword ranking', () => {
         }
       }
     }
+    // A whole abstract as the query: seven stages of one term, the last of all the others.
+    const long = stored[7]!.plainAbstract
+    const expectedLong = reference.search(long, 20)
+    expect(queryTermsCount(long)).toBeGreaterThan(50)
+    const longHits = await pruning.keywordPapers(long, { limit: 20 })
+    expect(longHits.map((h) => h.id)).toEqual(expectedLong.map((h) => h.id))
+    longHits.forEach((h, i) => expect(h.score).toBeCloseTo(expectedLong[i]!.score, 9))
     const some = stored.slice(0, 40).map((p) => p.id)
     const filtered = reference.search('language model training', stored.length).filter((h) => some.includes(h.id)).slice(0, 4)
     expect((await pruning.keywordPapers('language model training', { limit: 4, filter: { ids: some } })).map((h) => h.id)).toEqual(filtered.map((h) => h.id))

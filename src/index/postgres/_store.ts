@@ -296,7 +296,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     if (terms.length === 0) return []
     const idf = terms.map((t) => bm25Idf(df.get(t) ?? 0, n))
     const join = filter ? `JOIN ${this.t('papers')} p ON p.id = t.paper_id` : ''
-    const score = `sum(w.idf * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * t.dl / $3::float8)))`
+    const score = `sum(${bm25Term('w.idf')})`
     const order = `GROUP BY t.paper_id ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`
     const words = `unnest($1::text[], ${afterFilter(where, 0)}::float8[]) AS w(term, idf)`
     // One term row by key per (paper, term); OFFSET 0 keeps the planner from turning the probes into a scan of every posting (measured: a hash join over 1.3 M rows, 1.9 s at 10 k papers).
@@ -318,7 +318,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
       return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
     }
     if (essential < terms.length) {
-      const staged = this.maxScoreSql(terms.slice(essential), idf.slice(essential), where, join, score)
+      const staged = this.maxScoreSql(terms.slice(essential), idf.slice(essential), { where, join, words, score })
       const rows = await this.query<{ id: string; score: number }>(staged.sql, [terms.slice(0, essential), limit, averageLength, ...where.params, idf.slice(0, essential), ...staged.params])
       return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
     }
@@ -343,32 +343,48 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
    * common terms, falling back to a full scan when the bound failed (measured at 100 k: 50–215 ms on
    * queries of several common words).
    */
-  private maxScoreSql(terms: readonly string[], idf: readonly number[], where: { sql: string; params: unknown[] }, join: string, score: string): { sql: string; params: unknown[] } {
+  private maxScoreSql(
+    terms: readonly string[],
+    idf: readonly number[],
+    { where, join, words, score }: { where: { sql: string; params: unknown[] }; join: string; words: string; score: string },
+  ): { sql: string; params: unknown[] } {
     const params: unknown[] = []
     const param = (value: unknown, type: string): string => {
       params.push(value)
       return `${afterFilter(where, params.length)}::${type}`
     }
-    const one = (w: string): string => `${w} * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * t.dl / $3::float8))`
-    const words = `unnest($1::text[], ${afterFilter(where, 0)}::float8[]) AS w(term, idf)`
     const rest = (from: number): number => idf.slice(from).reduce((sum, w) => sum + w * (BM25.k1 + 1), 0) * (1 + 1e-9)
+    // A stage per term up to MAX_STAGES; the commonest terms beyond share the last one (a query of a
+    // whole abstract, ~100 terms, took 0.7 s with a stage each, most of it planning).
+    const groups = terms.map((_, i) => i).filter((i) => i < MAX_STAGES - 1 || i === terms.length - 1 || terms.length <= MAX_STAGES)
     const stages = [
       `s0 AS (SELECT t.paper_id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE t.term = ANY($1::text[]) AND ${where.sql} GROUP BY t.paper_id)`,
     ]
-    terms.forEach((term, i) => {
-      const [prev, floor, term$, w, bound, after] = [`s${i}`, `f${i}`, param(term, 'text'), param(idf[i], 'float8'), param(rest(i), 'float8'), param(rest(i + 1), 'float8')]
+    groups.forEach((last, stage) => {
+      const first = stage === 0 ? 0 : groups[stage - 1]! + 1
+      const [prev, floor, bound, after] = [`s${stage}`, `f${stage}`, param(rest(first), 'float8'), param(rest(last + 1), 'float8')]
+      // One term: its row by key, its postings by key. Several: each paper's rows for them, summed.
+      const [probe, postings] =
+        first === last
+          ? ((term: string, w: string) => [
+              `SELECT ${bm25Term(w)} FROM ${this.t('paper_terms')} t WHERE t.term = ${term} AND t.paper_id = c.paper_id`,
+              (where: string) => `SELECT t.paper_id, ${bm25Term(w)} AS score FROM ${this.t('paper_terms')} t ${join} WHERE t.term = ${term} AND ${where}`,
+            ])(param(terms[first], 'text'), param(idf[first], 'float8'))
+          : ((set: string, ws: string) => [
+              `SELECT sum(${bm25Term('g.idf')}) FROM unnest(${set}, ${ws}) AS g(term, idf) JOIN ${this.t('paper_terms')} t ON t.term = g.term AND t.paper_id = c.paper_id`,
+              (where: string) => `SELECT t.paper_id, sum(${bm25Term('g.idf')}) AS score FROM ${this.t('paper_terms')} t JOIN unnest(${set}, ${ws}) AS g(term, idf) USING (term) ${join} WHERE t.term = ANY(${set}) AND ${where} GROUP BY t.paper_id`,
+            ])(param(terms.slice(first, last + 1), 'text[]'), param(idf.slice(first, last + 1), 'float8[]'))
+      const reach = `(SELECT v FROM ${floor})`
       stages.push(
         `${floor} AS (SELECT coalesce((SELECT score FROM ${prev} ORDER BY score DESC OFFSET $2 - 1 LIMIT 1), 0) AS v)`,
-        `s${i + 1} AS (
-           SELECT c.paper_id, c.score + coalesce((SELECT ${one(w)} FROM ${this.t('paper_terms')} t WHERE t.term = ${term$} AND t.paper_id = c.paper_id), 0) AS score
-           FROM ${prev} c WHERE c.score + ${bound} >= (SELECT v FROM ${floor})
+        `s${stage + 1} AS (
+           SELECT c.paper_id, c.score + coalesce((${probe}), 0) AS score FROM ${prev} c WHERE c.score + ${bound} >= ${reach}
            UNION ALL
-           SELECT t.paper_id, ${one(w)} FROM ${this.t('paper_terms')} t ${join}
-           WHERE t.term = ${term$} AND ${bound} >= (SELECT v FROM ${floor}) AND ${one(w)} + ${after} >= (SELECT v FROM ${floor}) AND ${where.sql}
-             AND NOT EXISTS (SELECT 1 FROM ${prev} c WHERE c.paper_id = t.paper_id))`,
+           SELECT n.paper_id, n.score FROM (${postings(`${bound} >= ${reach} AND ${where.sql} AND NOT EXISTS (SELECT 1 FROM ${prev} c WHERE c.paper_id = t.paper_id)`)}) n
+           WHERE n.score + ${after} >= ${reach})`,
       )
     })
-    return { sql: `WITH ${stages.join(',\n')}\nSELECT paper_id AS id, score FROM s${terms.length} ORDER BY score DESC, paper_id COLLATE "C" LIMIT $2`, params }
+    return { sql: `WITH ${stages.join(',\n')}\nSELECT paper_id AS id, score FROM s${groups.length} ORDER BY score DESC, paper_id COLLATE "C" LIMIT $2`, params }
   }
 
   async keywordChunks(query: string, paperIds: readonly string[]): Promise<ScoredId[]> {
@@ -840,8 +856,12 @@ interface KeywordStats {
 }
 
 // keywordPapers' parameters: $1 terms, $2 limit, $3 average length, the filter's, then these by
-// position (0: the terms' idf; 1: paper ids, or the common terms; 2: their idf; 3: their bound).
+// position (0: the terms' idf; 1: paper ids; or, from 1 on, maxScoreSql's own).
 const afterFilter = (where: { params: unknown[] }, i: number): string => `$${4 + i + where.params.length}`
+/** keywordPapers' MaxScore: at most this many stages in its statement (see maxScoreSql). */
+const MAX_STAGES = 8
+/** One term's BM25 weight in a paper, from its term row `t` (tf, dl), the term's idf and the mean length in $3. */
+const bm25Term = (idf: string): string => `${idf} * t.tf * ${BM25.k1 + 1} / (t.tf + ${BM25.k1} * (1 - ${BM25.b} + ${BM25.b} * t.dl / $3::float8))`
 
 const versionNumber = (version: string): number => (version ? Number(version.slice(1)) : 0)
 const unique = <T>(items: T[]): T[] => [...new Set(items)]
