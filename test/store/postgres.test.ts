@@ -207,8 +207,8 @@ describe('postgres store: embedder and keyword ranking', () => {
     opened.push(scanning)
     const reference = new KeywordIndex(stored.map((p) => ({ id: p.id, fields: [{ text: p.title, weight: 2 }, { text: p.plainAbstract, weight: 1 }] })))
     // A rare word with common ones (pruned), only common ones (each one's postings read), one word,
-    // a deep top, more papers asked for than hold a term, more terms than stages; then the same
-    // under a year filter.
+    // a deep top, more papers asked for than hold a term, ten stages; then the same under a year
+    // filter.
     const recent = new Set(stored.filter((p) => paperYear(p)! >= 2023).map((p) => p.id))
     const cases = [['LoRA low-rank adaptation of the model', 5], ['the model of a language', 10], ['attention', 3], ['sparse mixture of experts routing', 50], ['diffusion video reward', 400], ['model language large data training tasks results methods performance learning', 50]] as const
     for (const years of [undefined, { from: 2023 }]) {
@@ -221,7 +221,7 @@ describe('postgres store: embedder and keyword ranking', () => {
         }
       }
     }
-    // A whole abstract as the query: seven stages of one term, the last of all the others.
+    // A whole abstract as the query: more terms than MaxScore takes in stages, so read whole.
     const long = stored[7]!.plainAbstract
     const expectedLong = reference.search(long, 20)
     expect(queryTermsCount(long)).toBeGreaterThan(50)
