@@ -299,6 +299,8 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     const score = `sum(${bm25Term('w.idf')})`
     const order = `GROUP BY t.paper_id ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`
     const words = `unnest($1::text[], ${afterFilter(where, 0)}::float8[]) AS w(term, idf)`
+    // The papers holding one of the terms in $1, each scored by all of them: every posting read.
+    const whole = `SELECT t.paper_id AS id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE t.term = ANY($1::text[]) AND ${where.sql} GROUP BY t.paper_id`
     // One term row by key per (paper, term); OFFSET 0 keeps the planner from turning the probes into a scan of every posting (measured: a hash join over 1.3 M rows, 1.9 s at 10 k papers).
     const probe = `SELECT r.paper_id, r.tf, r.dl FROM ${this.t('paper_terms')} r WHERE r.term = w.term AND r.paper_id = c.paper_id OFFSET 0`
     // The rarest terms are read whole (postings up to keywordScanLimit, at least one term); every
@@ -321,14 +323,11 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     // costs less than that many stages (measured at 10 k papers, mean per query: ~100 terms 278 ms
     // staged against 260 ms read whole; ~300 terms 1,380 against 335 ms; ~60 terms 103 against 182 ms).
     if (essential < terms.length && terms.length - essential <= MAX_STAGES) {
-      const staged = this.maxScoreSql(terms.slice(essential), idf.slice(essential), { where, join, words, score })
+      const staged = this.maxScoreSql(terms.slice(essential), idf.slice(essential), { where, join, whole })
       const rows = await this.query<{ id: string; score: number }>(staged.sql, [terms.slice(0, essential), limit, averageLength, ...where.params, idf.slice(0, essential), ...staged.params])
       return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
     }
-    const rows = await this.query<{ id: string; score: number }>(
-      `SELECT t.paper_id AS id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE t.term = ANY($1::text[]) AND ${where.sql} ${order}`,
-      params,
-    )
+    const rows = await this.query<{ id: string; score: number }>(`${whole} ORDER BY score DESC, t.paper_id COLLATE "C" LIMIT $2`, params)
     return rows.map((r) => ({ id: r.id, score: Number(r.score) }))
   }
 
@@ -352,7 +351,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
   private maxScoreSql(
     terms: readonly string[],
     idf: readonly number[],
-    { where, join, words, score }: { where: { sql: string; params: unknown[] }; join: string; words: string; score: string },
+    { where, join, whole }: { where: { sql: string; params: unknown[] }; join: string; whole: string },
   ): { sql: string; params: unknown[] } {
     const params: unknown[] = []
     const param = (value: unknown, type: string): string => {
@@ -361,7 +360,7 @@ export class PostgresStore implements CorpusReader, CorpusWriter {
     }
     const rest = (from: number): number => idf.slice(from).reduce((sum, w) => sum + w * (BM25.k1 + 1), 0) * (1 + 1e-9)
     const stages = [
-      `s0 AS (SELECT t.paper_id, ${score} AS score FROM ${this.t('paper_terms')} t JOIN ${words} USING (term) ${join} WHERE t.term = ANY($1::text[]) AND ${where.sql} GROUP BY t.paper_id)`,
+      `s0 (paper_id, score) AS (${whole})`,
     ]
     terms.forEach((term, i) => {
       const [prev, floor, term$, w, bound, after] = [`s${i}`, `f${i}`, param(term, 'text'), param(idf[i], 'float8'), param(rest(i), 'float8'), param(rest(i + 1), 'float8')]
