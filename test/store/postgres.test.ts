@@ -8,7 +8,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { PostgresStore, PostgresView, storeError, parseStoreUrl, type PostgresStoreOptions } from '../../src/index/postgres/index.js'
 import { LATEST } from '../../src/index/postgres/_schema.js'
 import { queryTerms } from '../../src/index/postgres/_terms.js'
-const queryTermsCount = (q: string): number => new Set(queryTerms(q)).size
 import { copyCorpus, embeddedSource, postgresSource } from '../../src/cli/migrate.js'
 import { defaultSeedDir, loadPapers, paperYear } from '../../src/corpus/index.js'
 import { createEmbedder } from '../../src/index/embedders/index.js'
@@ -21,6 +20,8 @@ import { startStubOllama } from '../helpers/stub-ollama.js'
 import { storeContract } from './contract.js'
 import { CONTRACT_CHUNKING, CONTRACT_EMBEDDER, contractBatch, numberedSpec, Q, SPECS, storedPaper } from './fixtures/corpus.js'
 import type { CorpusBatch, CorpusReader } from '../../src/index/store/index.js'
+
+const queryTermsCount = (q: string): number => new Set(queryTerms(q)).size
 
 let server: PgliteServer
 // The server without pgvector (for the missing-extension error) starts alongside, not in its test.
@@ -431,16 +432,15 @@ describe('postgres store: errors a person can act on', () => {
     expect({ code: mapped.code, message: mapped.message }).toEqual({ code: 'STORE_UNAVAILABLE', message: expected })
   })
 
-  // PGlite does not enforce statement_timeout (no timers in its wasm backend): this is the SQLSTATE a real server sends.
   it('every pooled connection carries the statement timeout, JIT off and the HNSW settings, even when a pgvector setting is refused', async () => {
     // A server of its own: PGlite serves every connection from one session, so another store's SETs
     // would otherwise be what this one reads.
     const own = await startPglite({ maxConnections: 4 })
-    const opened: PostgresStore[] = []
+    const ownStores: PostgresStore[] = []
     try {
       const settings = async (options: Partial<PostgresStoreOptions>): Promise<Record<string, string>> => {
         const store = await PostgresStore.open({ url: own.url(), maxConnections: 1, ...options })
-        opened.push(store)
+        ownStores.push(store)
         const { pool } = store as unknown as { pool: pg.Pool }
         const names = { t: 'statement_timeout', jit: 'jit', ef: 'hnsw.ef_search' }
         return (await pool.query<Record<string, string>>(`SELECT ${Object.entries(names).map(([as, name]) => `current_setting('${name}', true) AS ${as}`).join(', ')}`)).rows[0]!
@@ -450,11 +450,12 @@ describe('postgres store: errors a person can act on', () => {
       // hnsw.ef_search must be 1–1000: the refused setting leaves the timeout as asked.
       expect(await settings({ statementTimeoutMs: 4321, efSearch: 5000 })).toEqual({ t: '4321ms', jit: 'off', ef: '77' })
     } finally {
-      await Promise.all(opened.map((s) => s.close()))
+      await Promise.all(ownStores.map((s) => s.close()))
       await own.stop()
     }
   })
 
+  // PGlite does not enforce statement_timeout (no timers in its wasm backend): this is the SQLSTATE a real server sends.
   it('a statement cancelled by the timeout is a TIMEOUT naming the server and how to raise it', () => {
     const target = parseStoreUrl('postgres://reader:hunter2@db.example:6543/corpus')
     const mapped = storeError(Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' }), target, { statementTimeoutMs: 30_000 }) as Error & { code: string }
